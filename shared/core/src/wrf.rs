@@ -449,3 +449,5 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod extra_tests;
