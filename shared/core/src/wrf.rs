@@ -106,16 +106,23 @@ impl WrfCase {
             domains.push(domain);
         }
         let specified = reader.logical("bdy_control", "specified", 0, false)?;
-        let kind = if specified {
+        // real.exe-only settings mark a real case even without lateral boundaries (global runs).
+        let real = specified || reader.variable("domains", "num_metgrid_levels").is_some();
+        let kind = if real {
             CaseKind::Real
         } else {
-            let profile = match reader.int("ideal", "ideal_case", 0, 0)? {
+            let profile = if reader.int("ideal", "ideal_case", 0, 0)? == 7 {
                 // em_b_wave reads its jet profile instead of a sounding.
-                7 => Some("input_jet".to_string()),
-                _ => Some("input_sounding".to_string()),
+                Some("input_jet".to_string())
+            } else if reader.logical("bdy_control", "polar", 0, false)? {
+                // The global idealised case (em_heldsuarez) starts from an analytic state and reads no file.
+                None
+            } else {
+                Some("input_sounding".to_string())
             };
             CaseKind::Ideal { profile }
         };
+        let specified_boundary = specified;
         let mut case = WrfCase {
             restart: reader.logical("time_control", "restart", 0, false)?,
             nocolons,
@@ -128,7 +135,7 @@ impl WrfCase {
             kind,
             input_files: Vec::new(),
         };
-        case.input_files = required_inputs(&reader, &case)?;
+        case.input_files = required_inputs(&reader, &case, specified_boundary)?;
         Ok(case)
     }
 
@@ -338,26 +345,34 @@ fn interval_seconds(reader: &Reader, name: &str, column: usize) -> Result<i64, C
 }
 
 /// Files `wrf.exe` opens besides the namelist and WRF's own tables, sorted by name.
-fn required_inputs(reader: &Reader, case: &WrfCase) -> Result<Vec<String>, CaseError> {
+fn required_inputs(reader: &Reader, case: &WrfCase, specified_boundary: bool) -> Result<Vec<String>, CaseError> {
     let mut files = Vec::new();
     let root_start = case.domains[0].start;
+    let rst_inname = reader.string("time_control", "rst_inname", 0, "wrfrst_d<domain>_<date>")?;
+    let ideal = matches!(case.kind, CaseKind::Ideal { .. });
 
-    if let CaseKind::Ideal { profile } = &case.kind {
-        // ideal.exe writes every wrfinput file from the namelist and the profile.
-        files.extend(profile.clone());
-    } else {
-        let rst_inname = reader.string("time_control", "rst_inname", 0, "wrfrst_d<domain>_<date>")?;
-        for (column, domain) in case.domains.iter().enumerate() {
-            let alive_at_restart = domain.start <= root_start;
-            if case.restart && alive_at_restart {
-                files.push(case.file_name(&rst_inname, domain.id, domain.start));
-            } else if column == 0 || reader.logical("time_control", "input_from_file", column, false)? {
-                files.push(format!("wrfinput_d{:02}", domain.id));
-            }
+    for (column, domain) in case.domains.iter().enumerate() {
+        let alive_at_restart = domain.start <= root_start;
+        if case.restart && alive_at_restart {
+            // A restart reads wrfrst in place of wrfinput, also for ideal cases (no ideal.exe then).
+            files.push(case.file_name(&rst_inname, domain.id, domain.start));
+        } else if ideal {
+            // ideal.exe writes every wrfinput file from the namelist and the profile.
+        } else if column == 0 || reader.logical("time_control", "input_from_file", column, false)? {
+            files.push(format!("wrfinput_d{:02}", domain.id));
         }
+    }
+    if let CaseKind::Ideal { profile: Some(profile) } = &case.kind {
+        if !case.restart {
+            files.push(profile.clone());
+        }
+    }
+    if specified_boundary {
         files.push("wrfbdy_d01".to_string());
     }
 
+    // NOTE: WRF's Registry defaults for the two names below are auxinput4_d<domain>_<date> and
+    // gfdda_d<domain>; cloudrun assumes the names real.exe writes, which working namelists set.
     if reader.int("physics", "sst_update", 0, 0)? == 1 {
         let template = reader.string("time_control", "auxinput4_inname", 0, "wrflowinp_d<domain>")?;
         for (column, domain) in case.domains.iter().enumerate() {

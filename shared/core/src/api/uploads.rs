@@ -85,7 +85,7 @@ pub fn read_namelist(services: &Services, version: &str, bytes: &[u8]) -> Result
     Ok(NamelistEffect {
         model: model_info(&case, version),
         required,
-        ideal: matches!(case.kind, CaseKind::Ideal { .. }),
+        ideal: matches!(case.kind, CaseKind::Ideal { .. }) && !case.restart,
         options,
     })
 }

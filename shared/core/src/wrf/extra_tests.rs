@@ -105,8 +105,9 @@ const TABLE: &[Expected] = &[
     // dx 625373.3125 m, history 14400 min (10 days). ideal.exe for this case
     // opens no profile file (dyn_em/module_initialize_heldsuarez.F, WRF 4.7.1),
     // so the list is empty.
-    // NOTE: this namelist, the real global one below and the tropical cyclone one
-    // above all lack both `specified` and `ideal_case`, yet need different inputs.
+    // This namelist, the real global one below and the tropical cyclone one above
+    // all lack both `specified` and `ideal_case`; `num_metgrid_levels` marks the
+    // real one and `polar` this global idealised one.
     Expected {
         file: "wrf-model_WRF_em_heldsuarez-run_days-no-profile",
         domains: &[

@@ -1,0 +1,51 @@
+//! Assembles the local deployment: stores, runner and fetcher behind the core's ports.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cloudrun_core::api::Services;
+use cloudrun_core::config::Config;
+use tracing::info;
+
+use crate::fetch::LocalFetcher;
+use crate::files::FsFileStore;
+use crate::runner::{recover_runs, LocalScheduler};
+use crate::server::{router, AppState};
+use crate::store::SqliteStore;
+
+/// Where a local deployment keeps its state.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("cloudrun.sqlite")
+}
+
+/// Binds `addr`, recovers runs left by a previous server, and serves until the process ends.
+pub async fn serve(config: Config, data_dir: &Path, addr: &str, public_url: Option<String>) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let base_url = public_url.unwrap_or_else(|| format!("http://{local}"));
+
+    let store = SqliteStore::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
+    let files = FsFileStore::open(data_dir, &base_url, &config.uploads).map_err(|e| format!("cannot open the file store: {e}"))?;
+    let program = std::env::current_exe().map_err(|e| format!("cannot find the cloudrun executable: {e}"))?;
+    let scheduler = LocalScheduler::new(config.runner.clone(), files.clone(), program);
+    let fetcher = LocalFetcher::new(config.upload_url.clone(), files.clone()).map_err(|e| format!("upload_url.allowed_networks: {e}"))?;
+    let services = Services {
+        config: Arc::new(config.clone()),
+        runs: Arc::new(store.clone()),
+        tokens: Arc::new(store),
+        files: Arc::new(files.clone()),
+        scheduler: scheduler.clone(),
+        fetcher: fetcher.clone(),
+    };
+    scheduler.attach(services.clone());
+    fetcher.attach(services.clone());
+    recover_runs(&services, &files, &config.runner).await?;
+
+    let engine = if config.runner.wrf_dir.is_some() { "wrf" } else { "dry-run" };
+    info!(address = %local, data_dir = %data_dir.display(), engine, "cloudrun listening");
+    // Printed for scripts and tests that start the server on port 0.
+    println!("cloudrun listening on http://{local}");
+    let app = router(AppState { services, files, base_url });
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
