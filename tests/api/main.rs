@@ -1,1 +1,7 @@
-//! Integration tests over real HTTP against `cloudrun serve`.
+//! Integration tests over real HTTP against `cloudrun serve`, one server and
+//! data directory per test.
+
+mod helpers;
+mod lifecycle;
+mod runs;
+mod uploads;

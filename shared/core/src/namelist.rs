@@ -347,9 +347,15 @@ impl Parser {
         let value = match &spanned.token {
             Token::Str(s) => Value::Str(s.clone()),
             Token::Number(text) => parse_number(text).ok_or_else(|| self.error_here(&expected))?,
-            Token::Word(word) => parse_logical(word).ok_or_else(|| {
-                self.error_here(&format!("{expected} (text values need quotes)"))
-            })?,
+            Token::Word(word) => match parse_logical(word) {
+                Some(value) => value,
+                // A bare name inside a value list is most often a variable missing its `=`.
+                None if matches!(self.peek_at(1).map(|t| &t.token), Some(Token::Number(_) | Token::Str(_) | Token::Word(_))) => {
+                    self.position += 1;
+                    return Err(self.error_here(&format!("`=` after `{word}`")));
+                }
+                None => return Err(self.error_here(&format!("{expected} (text values need quotes)"))),
+            },
             _ => return Err(self.error_here(&expected)),
         };
         self.position += 1;
