@@ -157,7 +157,7 @@ impl TestServer {
         json_of(request.send().await.expect("request")).await
     }
 
-    /// A run with the bundled em_quarter_ss inputs, ready to start.
+    /// Creates a run with the bundled em_quarter_ss inputs, ready to start.
     pub async fn ready_quarter_ss(&self) -> String {
         let id = self.create_run().await;
         let (status, body) = self.upload(&id, "namelist.input", quarter_ss_namelist()).await;
@@ -201,7 +201,7 @@ pub async fn json_of(response: reqwest::Response) -> (u16, Value) {
     (status, value)
 }
 
-/// The message of an error body `{"error": {"status", "message"}}`, checking its shape.
+/// Returns the message of an error body `{"error": {"status", "message"}}` after checking its shape.
 pub fn error_message(status: u16, body: &Value) -> String {
     assert_eq!(body["error"]["status"], status, "error body must repeat the status: {body}");
     body["error"]["message"].as_str().expect("error message").to_string()

@@ -71,7 +71,8 @@ async fn dry_run_goes_through_lifecycle() {
     std::fs::write(&path, &wrfout).expect("write");
     let header = ncdump(&path);
     assert!(header.contains("Time = UNLIMITED ; // (3 currently)"), "3 frames: 00:00, 00:30, 01:00\n{header}");
-    assert!(header.contains("west_east = 41 ;") && header.contains("bottom_top = 40 ;"), "{header}");
+    assert!(header.contains("west_east = 41 ;"), "{header}");
+    assert!(header.contains("bottom_top = 40 ;"), "{header}");
     assert!(header.contains("CLOUDRUN_ENGINE = \"dry-run\""), "{header}");
 }
 
@@ -118,7 +119,7 @@ async fn delete_removes_outputs_keeps_metadata() {
     assert_eq!(response.status(), 404);
 }
 
-/// The bundled case with one history file per 5 minutes, so that files close during the run.
+/// Returns the bundled case with one history file per 5 minutes, so that files close during the run.
 fn frequent_output_namelist() -> Vec<u8> {
     let text = String::from_utf8(quarter_ss_namelist()).expect("utf-8");
     let text = text
@@ -195,7 +196,7 @@ async fn restart_marks_dead_run_lost() {
     assert!(output_names(&ended).contains(&"rsl.out.0000".to_string()), "partial outputs are kept");
 }
 
-/// A WRF build folder whose executables are shell scripts that write WRF's files.
+/// Creates a WRF build folder whose executables are shell scripts that write WRF's files.
 fn fake_wrf_build(root: &Path, wrf_script: &str) -> std::path::PathBuf {
     let build = root.join("fake-wrf");
     std::fs::create_dir_all(build.join("main")).expect("main");

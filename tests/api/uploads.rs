@@ -82,7 +82,8 @@ async fn invalid_values_are_400_with_line() {
     let (status, body) = server.upload(&id, "namelist.input", text).await;
     assert_eq!(status, 400);
     let message = error_message(status, &body);
-    assert!(message.contains("line 5") && message.contains("time_step"), "{message}");
+    assert!(message.contains("line 5"), "{message}");
+    assert!(message.contains("time_step"), "{message}");
 }
 
 #[tokio::test]
@@ -254,7 +255,8 @@ async fn namelist_only_direct() {
     assert!(error_message(status, &body).contains("directly"), "{body}");
 }
 
-/// A tiny HTTP server on 127.0.0.1 that the test controls: `/file` (a body), `/redirect?to=URL`, anything else 404.
+/// Starts an HTTP server on 127.0.0.1 for one test. It serves `/wrfbdy_d01` (the body),
+/// `/redirect?to=URL` (a 302) and 404 for anything else.
 async fn serve_files(body: Vec<u8>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");

@@ -1,11 +1,11 @@
 //! Fortran namelist parser for WRF's `namelist.input`.
 //!
-//! Accepts what gfortran accepts in practice: case-insensitive group and
-//! variable names, `!` comments, `r*value` repeat counts and `r*` nulls, empty
-//! values between commas, every logical spelling (`.true.`, `T`, `.f.`),
-//! values spread over lines, tabs, CRLF line ends, `key(n)` start indexes, and
-//! groups closed by `/`, `&end` or `$end`, in any order. Text between groups
-//! is ignored, as Fortran does.
+//! Accepts what gfortran accepts in practice. Names are case-insensitive.
+//! It reads `!` comments, `r*value` repeat counts, `r*` nulls, empty values
+//! between commas, every logical spelling (`.true.`, `T`, `.f.`), values spread
+//! over lines, tabs, CRLF line ends and `key(n)` start indexes. Groups close
+//! with `/`, `&end` or `$end` and come in any order. Text between groups is
+//! ignored, as Fortran does.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -295,7 +295,7 @@ impl Parser {
         Ok(values)
     }
 
-    /// Whether the tokens at the cursor start `name =` or `name(…) =`.
+    /// Returns whether the tokens at the cursor start `name =` or `name(…) =`.
     fn starts_assignment(&self) -> bool {
         let Some(Token::Word(_)) = self.peek().map(|t| &t.token) else {
             return false;

@@ -28,7 +28,7 @@ pub fn parse_step(line: &str) -> Option<Step> {
     })
 }
 
-/// Whether the log reports a completed run.
+/// Returns whether the line reports a completed run.
 pub fn is_success(line: &str) -> bool {
     line.contains("SUCCESS COMPLETE WRF")
 }
@@ -92,7 +92,7 @@ impl Progress {
     }
 }
 
-/// The message of the first `FATAL CALLED` block, with the `ERROR` lines printed just before it.
+/// Extracts the message of the first `FATAL CALLED` block, with the `ERROR` lines printed just before it.
 pub fn fatal_message(log: &str) -> Option<String> {
     let lines: Vec<&str> = log.lines().collect();
     let start = lines.iter().position(|l| l.contains("FATAL CALLED"))?;
@@ -117,7 +117,7 @@ pub fn fatal_message(log: &str) -> Option<String> {
     Some(message.join("\n")).filter(|m| !m.is_empty()).or_else(|| Some("FATAL CALLED".to_string()))
 }
 
-/// The last `count` non-empty lines of a log.
+/// Returns the last `count` non-empty lines of a log.
 pub fn tail(log: &str, count: usize) -> String {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(count)..].join("\n")

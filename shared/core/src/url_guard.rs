@@ -25,7 +25,7 @@ pub fn check_url_syntax(text: &str) -> Result<CheckedUrl, String> {
     Ok(CheckedUrl(url))
 }
 
-/// The last path segment, if it is a usable file name.
+/// Returns the last path segment, if it is a usable file name.
 pub fn file_name_of(url: &CheckedUrl) -> Option<String> {
     let segment = url.0.path_segments()?.next_back()?;
     let decoded = percent_decode(segment);
@@ -39,7 +39,7 @@ fn percent_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The URL without its query string, which may hold a signature.
+/// Returns the URL without its query string, which may contain a signature.
 pub fn redact(url: &CheckedUrl) -> String {
     let mut copy = url.0.clone();
     if copy.query().is_some() {
@@ -52,7 +52,7 @@ fn redact_text(text: &str) -> String {
     text.split('?').next().unwrap_or("").chars().take(200).collect()
 }
 
-/// Why an address must not be fetched, or `None` when it is a public address.
+/// Returns the reason an address must not be fetched, or `None` for a public address.
 pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),

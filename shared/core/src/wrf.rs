@@ -62,7 +62,7 @@ impl Domain {
     }
 }
 
-/// How the case gets its initial state.
+/// Source of the case's initial state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseKind {
     /// Real data: `wrfinput`/`wrfbdy` from real.exe.
@@ -332,7 +332,8 @@ fn root_end(reader: &Reader, start: WrfTime) -> Result<Option<WrfTime>, CaseErro
     Ok((total > 0).then(|| start.add_seconds(total)))
 }
 
-/// An interval variable in seconds: `<name>_d/_h/_s` add to minutes from `<name>_m`, or `<name>` when `_m` is 0.
+/// Reads an interval variable in seconds: `<name>_d/_h/_s` add to the minutes of `<name>_m`,
+/// or of `<name>` when `_m` is 0.
 fn interval_seconds(reader: &Reader, name: &str, column: usize) -> Result<i64, CaseError> {
     let mut minutes = reader.int("time_control", &format!("{name}_m"), column, 0)?;
     if minutes == 0 {

@@ -13,7 +13,7 @@ use crate::runner::{recover_runs, LocalScheduler};
 use crate::server::{router, AppState};
 use crate::store::SqliteStore;
 
-/// Where a local deployment keeps its state.
+/// Returns the SQLite database path of a local deployment.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("cloudrun.sqlite")
 }

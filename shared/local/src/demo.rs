@@ -1,6 +1,6 @@
 //! `cloudrun demo`: starts a private server, then takes a real WRF case
 //! through create, upload, start, progress, done and the output list over
-//! HTTP, printing what a user of the API sees.
+//! HTTP, printing what a user of the API would read.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -33,7 +33,7 @@ pub struct FsFileStore {
     part_bytes: u64,
 }
 
-/// What a signed upload URL grants: one PUT of `size` bytes to one staging file until `expires`.
+/// Permission granted by a signed upload URL: one PUT of `size` bytes to one staging file until `expires`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadGrant {
     pub run: Id,
@@ -82,7 +82,7 @@ impl FsFileStore {
         self.run_dir(run).join(area.as_str())
     }
 
-    /// The folder the runner executes the run in.
+    /// Returns the folder the runner executes the run in.
     pub fn work_dir(&self, run: &Id) -> PathBuf {
         self.data_dir.join("work").join(run.as_str())
     }
@@ -122,7 +122,7 @@ impl FsFileStore {
         )
     }
 
-    /// Checks a signed URL's grant; the error says what is wrong without revealing the key.
+    /// Checks a signed URL's grant. The error names the problem without revealing the key.
     pub fn verify(&self, grant: &UploadGrant, signature: &str) -> Result<(), String> {
         let expected = self.signature(grant);
         let matches = expected.len() == signature.len()
@@ -267,7 +267,7 @@ impl FileStore for FsFileStore {
     async fn delete_area(&self, run: &Id, area: Area) -> Result<(), FileError> {
         let mut folders = vec![self.area_dir(run, area)];
         if area == Area::Outputs {
-            // The run directory holds the same output files under their first names.
+            // The run directory contains the same output files under their first names.
             folders.push(self.work_dir(run));
         }
         for folder in folders {

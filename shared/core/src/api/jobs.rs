@@ -1,5 +1,5 @@
-//! What a job reports about its run: the runner's and Batch's events, applied
-//! so that a run only moves forward and a finished run never changes status.
+//! Job reports about a run (the local runner's and Batch's events), applied
+//! so that a run only moves forward and a finished run keeps its status.
 
 use tracing::info;
 

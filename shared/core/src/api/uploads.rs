@@ -126,7 +126,7 @@ fn complete_entry(fileid: Id, filename: &str, size: u64) -> InputFile {
     InputFile { fileid, filename: filename.to_string(), size, state: FileState::Complete, source_url: None, error: None }
 }
 
-/// `POST /v1/wrf/{id}/upload` with the file's bytes: stores it and answers its new `fileid`.
+/// Stores a file sent to `POST /v1/wrf/{id}/upload` and returns its new `fileid`.
 pub async fn upload_file(
     services: &Services,
     caller: &Caller,
@@ -179,7 +179,7 @@ async fn collect_limited(mut body: ByteStream, limit: u64) -> Result<Vec<u8>, Ap
     Ok(bytes)
 }
 
-/// `POST /v1/wrf/{id}/upload` with `{"filename", "size"}`: answers a presigned upload and its completion call.
+/// Issues a presigned upload and its completion URL for `POST /v1/wrf/{id}/upload` with `{"filename", "size"}`.
 pub async fn request_upload(
     services: &Services,
     caller: &Caller,

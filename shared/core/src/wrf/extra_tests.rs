@@ -106,8 +106,8 @@ const TABLE: &[Expected] = &[
     // opens no profile file (dyn_em/module_initialize_heldsuarez.F, WRF 4.7.1),
     // so the list is empty.
     // This namelist, the real global one below and the tropical cyclone one above
-    // all lack both `specified` and `ideal_case`; `num_metgrid_levels` marks the
-    // real one and `polar` this global idealised one.
+    // all lack both `specified` and `ideal_case`. `num_metgrid_levels` marks the
+    // real one, and `polar` marks this global idealised one.
     Expected {
         file: "wrf-model_WRF_em_heldsuarez-run_days-no-profile",
         domains: &[

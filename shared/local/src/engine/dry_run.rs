@@ -1,7 +1,7 @@
 //! The dry-run engine: no model runs. It reads the namelist and writes what
 //! WRF would write, at a configurable pace: rsl logs in WRF's format and
 //! history files named and timed as WRF names them, as netCDF with the
-//! domains' dimensions. Every file it writes says that no model was run.
+//! domains' dimensions. Every file it writes states that no model was run.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use super::EngineArgs;
 
-/// Written just before wrf.exe starts, so the runner knows the rsl logs are wrf.exe's.
+/// Marker file written just before wrf.exe starts, so the runner can tell the rsl logs are wrf.exe's.
 pub const STARTED_MARKER: &str = ".wrf-started";
 
 pub fn run(args: &EngineArgs, wrf_dir: &Path) -> Result<i32, String> {
@@ -70,7 +70,7 @@ fn launcher(args: &EngineArgs, ranks: i64, program: &str) -> Result<Command, Str
     let mut command = Command::new(&args.mpirun);
     command.current_dir(&args.run_dir).args(&args.mpirun_args);
     if is_open_mpi(&args.mpirun) {
-        // Open MPI refuses root and more ranks than cores unless told; a run directory is a sandbox of its own.
+        // Open MPI rejects running as root and more ranks than cores without these settings.
         command.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         command.arg("--oversubscribe");
     }

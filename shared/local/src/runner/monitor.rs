@@ -75,7 +75,7 @@ struct Watcher {
     published: Vec<OutputFile>,
     last_growth: Instant,
     stalled: bool,
-    /// Why the run is being finished without its process, after a restart.
+    /// Reason the run ends without its process after a restart.
     lost: Option<String>,
 }
 

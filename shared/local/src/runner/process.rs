@@ -29,7 +29,7 @@ impl JobHandle {
         format!("local:{}:{}", self.pid, self.start_ticks)
     }
 
-    /// Whether the process still runs (and is not a zombie awaiting its parent).
+    /// Returns whether the process still runs and is not a zombie awaiting its parent.
     pub fn is_alive(&self) -> bool {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
             return false;
