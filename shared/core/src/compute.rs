@@ -101,9 +101,18 @@ pub fn estimate_cost(cores: i64, seconds: f64, config: &ComputeConfig) -> f64 {
     (dollars * 100.0).round() / 100.0
 }
 
-/// Every core count of the ladder that WRF can decompose, with its time and cost.
-pub fn compute_options(case: &WrfCase, compute: &ComputeConfig, estimate: &EstimateConfig) -> Vec<ComputeOption> {
+/// Core counts to consider: the ladder, or the one count a namelist fixes with `nproc_x` and `nproc_y`.
+fn candidate_cores(case: &WrfCase, compute: &ComputeConfig) -> Vec<i64> {
+    if case.nproc_x > 0 && case.nproc_y > 0 {
+        let fixed = case.nproc_x * case.nproc_y + case.io_ranks;
+        return if fixed <= compute.max_nodes * compute.cores_per_node { vec![fixed] } else { Vec::new() };
+    }
     core_ladder(compute)
+}
+
+/// Every candidate core count that WRF can decompose, with its time and cost.
+pub fn compute_options(case: &WrfCase, compute: &ComputeConfig, estimate: &EstimateConfig) -> Vec<ComputeOption> {
+    candidate_cores(case, compute)
         .into_iter()
         .filter(|cores| decomposition(case, *cores).is_ok())
         .map(|cores| {
@@ -186,6 +195,16 @@ mod tests {
         let case = case_from("&time_control run_hours = 1 / &domains time_step = 20, e_we = 1800, e_sn = 1060, nproc_x = 14, nproc_y = 72 /");
         assert!(decomposition(&case, 1008).is_ok());
         assert!(decomposition(&case, 1024).is_err());
+    }
+
+    #[test]
+    fn fixed_nproc_offers_its_product_only() {
+        let mut config = Config::default();
+        let case = case_from("&time_control run_hours = 1 / &domains time_step = 20, e_we = 400, e_sn = 400, nproc_x = 4, nproc_y = 6 /");
+        let cores: Vec<i64> = compute_options(&case, &config.compute, &config.estimate).iter().map(|o| o.cores).collect();
+        assert_eq!(cores, vec![24]);
+        config.compute.max_nodes = 0;
+        assert!(compute_options(&case, &config.compute, &config.estimate).is_empty());
     }
 
     #[test]

@@ -73,11 +73,7 @@ pub fn read_namelist(services: &Services, version: &str, bytes: &[u8]) -> Result
         WrfCase::from_namelist(&parsed, version).map_err(|e| ApiError::BadRequest(format!("invalid namelist.input: {e}")))?;
     let options = compute_options(&case, &services.config.compute, &services.config.estimate);
     if options.is_empty() {
-        return Err(ApiError::BadRequest(
-            "namelist.input: no offered core count gives every domain at least 10 points per MPI patch \
-             (check e_we, e_sn and nproc_x/nproc_y)"
-                .into(),
-        ));
+        return Err(ApiError::BadRequest(no_options_message(&case, &services.config.compute)));
     }
     let mut required = vec![NAMELIST.to_string()];
     required.extend(case.input_files.iter().cloned());
@@ -88,6 +84,21 @@ pub fn read_namelist(services: &Services, version: &str, bytes: &[u8]) -> Result
         ideal: matches!(case.kind, CaseKind::Ideal { .. }) && !case.restart,
         options,
     })
+}
+
+fn no_options_message(case: &WrfCase, compute: &crate::config::ComputeConfig) -> String {
+    let max_cores = compute.max_nodes * compute.cores_per_node;
+    if case.nproc_x > 0 && case.nproc_y > 0 {
+        let fixed = case.nproc_x * case.nproc_y + case.io_ranks;
+        return format!(
+            "namelist.input fixes nproc_x = {} and nproc_y = {} ({fixed} MPI ranks), more than the largest \
+             cluster of {max_cores} cores; remove nproc_x/nproc_y to let cloudrun choose, or ask for a larger cluster",
+            case.nproc_x, case.nproc_y
+        );
+    }
+    "namelist.input: no offered core count gives every domain at least 10 points per MPI patch in x and y; \
+     check e_we and e_sn"
+        .to_string()
 }
 
 fn model_info(case: &WrfCase, version: &str) -> ModelInfo {
