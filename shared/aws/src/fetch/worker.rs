@@ -1,0 +1,153 @@
+//! The transfer itself: every address of every hop is checked with `url_guard` before the
+//! connection is made, redirects are followed one checked hop at a time, and the body streams
+//! into the file store under the size cap; the whole transfer runs under a time cap.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use cloudrun_core::api::uploads::finish_transfer;
+use cloudrun_core::api::Services;
+use cloudrun_core::config::UploadUrlConfig;
+use cloudrun_core::error::ApiError;
+use cloudrun_core::ports::{Area, ByteStream, FileError};
+use cloudrun_core::url_guard::{check_address, Network};
+use futures::TryStreamExt;
+
+use super::TransferRequest;
+
+/// Downloads remote files within the limits of `[upload_url]`.
+#[derive(Clone, Debug)]
+pub struct Downloader {
+    config: UploadUrlConfig,
+    allowed: Vec<Network>,
+}
+
+impl Downloader {
+    pub fn new(config: &UploadUrlConfig) -> Result<Downloader, String> {
+        let allowed = config.allowed_networks.iter().map(|n| Network::parse(n)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Downloader { config: config.clone(), allowed })
+    }
+
+    /// Resolves the host of `url`, checks every address, and returns the one to connect to.
+    async fn resolve(&self, url: &url::Url) -> Result<SocketAddr, String> {
+        let host = url.host_str().ok_or("the URL has no host")?;
+        let port = url.port_or_known_default().ok_or("the URL has no port")?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((bare, port))
+                .await
+                .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+                .collect(),
+        };
+        // One rejected address rejects the host, so DNS answers cannot mix in a private address.
+        for address in &addresses {
+            check_address(address.ip(), &self.allowed)?;
+        }
+        addresses.first().copied().ok_or_else(|| format!("`{host}` has no addresses"))
+    }
+
+    /// Streams `url` into the run's `inputs/<filename>` and returns the stored size.
+    async fn download(&self, services: &Services, request: &TransferRequest) -> Result<u64, String> {
+        let mut current = public_url(&request.url)?;
+        for _ in 0..=self.config.max_redirects {
+            let address = self.resolve(&current).await?;
+            let host = current.host_str().unwrap_or_default().to_string();
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .resolve(&host, address)
+                .connect_timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+            let response = client.get(current.clone()).send().await.map_err(|e| format!("request failed: {}", e.without_url()))?;
+            if response.status().is_redirection() {
+                let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+                let location = location.ok_or("the remote server sent a redirect without a Location header")?;
+                current = public_url(current.join(location).map_err(|e| format!("invalid redirect target: {e}"))?.as_str())?;
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(format!("the remote server answered {}", response.status()));
+            }
+            let limit = self.config.max_bytes;
+            if let Some(length) = response.content_length().filter(|length| *length > limit) {
+                return Err(format!("the file has {length} bytes, above the limit of {limit} bytes"));
+            }
+            let body: ByteStream = Box::pin(response.bytes_stream().map_err(|e| std::io::Error::other(e.without_url())));
+            let stored = services.files.put(&request.run_id, Area::Inputs, &request.filename, body, limit).await;
+            return stored.map_err(|error| match error {
+                FileError::TooLarge { limit } => format!("the file is larger than the limit of {limit} bytes"),
+                FileError::Incomplete(detail) => format!("the download broke off: {detail}"),
+                other => format!("storing the file failed: {other}"),
+            });
+        }
+        Err(format!("more than {} redirects", self.config.max_redirects))
+    }
+}
+
+/// Checks a hop's URL and turns `s3://bucket/key` into the bucket's public HTTPS address.
+///
+/// An `s3` URL is fetched without credentials, as anyone on the internet would, so it reaches
+/// public objects only and never what the function's own role may read.
+fn public_url(text: &str) -> Result<url::Url, String> {
+    let checked = cloudrun_core::url_guard::check_url_syntax(text)?.0;
+    match checked.scheme() {
+        "http" | "https" => Ok(checked),
+        "s3" => {
+            let bucket = checked.host_str().unwrap_or_default();
+            let https = format!("https://s3.amazonaws.com/{bucket}{}", checked.path());
+            url::Url::parse(&https).map_err(|e| format!("invalid s3 URL: {e}"))
+        }
+        other => Err(format!("unsupported URL scheme `{other}`; use http, https or s3")),
+    }
+}
+
+/// Runs one transfer under the time cap and records its outcome on the run.
+///
+/// `time_left` is what the caller can still wait (the Lambda's remaining time less a margin);
+/// the cap is the smaller of it and `upload_url.timeout_seconds`.
+pub async fn run_transfer(
+    services: &Services,
+    downloader: &Downloader,
+    request: &TransferRequest,
+    time_left: Duration,
+) -> Result<(), ApiError> {
+    let limit = time_left.min(Duration::from_secs(downloader.config.timeout_seconds));
+    let outcome = match tokio::time::timeout(limit, downloader.download(services, request)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("the transfer took longer than {} s and was cancelled", limit.as_secs())),
+    };
+    finish_transfer(services, &request.run_id, &request.fileid, outcome).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_become_public_https() {
+        let url = public_url("s3://wrf-data/case1/wrfbdy_d01").expect("valid");
+        assert_eq!(url.as_str(), "https://s3.amazonaws.com/wrf-data/case1/wrfbdy_d01");
+        assert!(public_url("ftp://example.com/wrfbdy_d01").is_err());
+        assert!(public_url("http://user:secret@example.com/x").is_err());
+    }
+
+    #[tokio::test]
+    async fn forbidden_addresses_rejected_before_connecting() {
+        let downloader = Downloader::new(&UploadUrlConfig::default()).expect("valid");
+        for text in ["http://127.0.0.1:9/x", "http://169.254.169.254/latest/meta-data/", "http://[::1]/x", "http://10.0.0.8/x"] {
+            let url = url::Url::parse(text).expect("valid");
+            let error = downloader.resolve(&url).await.expect_err("forbidden");
+            assert!(error.contains("which cloudrun does not fetch"), "{text}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn allow_list_admits_loopback() {
+        let config = UploadUrlConfig { allowed_networks: vec!["127.0.0.1/32".into()], ..UploadUrlConfig::default() };
+        let downloader = Downloader::new(&config).expect("valid");
+        let url = url::Url::parse("http://127.0.0.1:8000/x").expect("valid");
+        assert_eq!(downloader.resolve(&url).await.expect("allowed"), "127.0.0.1:8000".parse().expect("address"));
+    }
+}
