@@ -14,9 +14,9 @@ fn output_names(run: &Value) -> Vec<String> {
 }
 
 fn engine_pid(run: &Value) -> i32 {
-    // The job id is internal, so read the engine's pid from the process table instead.
+    // The job id is internal, so read the worker's pid from the process table instead.
     let id = run["id"].as_str().expect("id");
-    let output = std::process::Command::new("pgrep").args(["-f", &format!("work/{id}")]).output().expect("pgrep runs");
+    let output = std::process::Command::new("pgrep").args(["-f", &format!("run-id {id}")]).output().expect("pgrep runs");
     String::from_utf8_lossy(&output.stdout).lines().next().and_then(|l| l.trim().parse().ok()).unwrap_or(0)
 }
 

@@ -19,7 +19,13 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Binds `addr`, recovers runs left by a previous server, and serves until the process ends.
-pub async fn serve(config: Config, data_dir: &Path, addr: &str, public_url: Option<String>) -> Result<(), String> {
+pub async fn serve(
+    config: Config,
+    data_dir: &Path,
+    config_file: Option<PathBuf>,
+    addr: &str,
+    public_url: Option<String>,
+) -> Result<(), String> {
     std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
@@ -28,7 +34,10 @@ pub async fn serve(config: Config, data_dir: &Path, addr: &str, public_url: Opti
     let store = SqliteStore::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
     let files = FsFileStore::open(data_dir, &base_url, &config.uploads).map_err(|e| format!("cannot open the file store: {e}"))?;
     let program = std::env::current_exe().map_err(|e| format!("cannot find the cloudrun executable: {e}"))?;
-    let scheduler = LocalScheduler::new(config.runner.clone(), files.clone(), program);
+    let engine = if config.runner.wrf_dir.is_some() { "wrf" } else { "dry-run" };
+    let data_dir = std::fs::canonicalize(data_dir).map_err(|e| e.to_string())?;
+    let config_file = config_file.map(|f| std::fs::canonicalize(&f).unwrap_or(f));
+    let scheduler = LocalScheduler::new(engine.to_string(), files.clone(), program, data_dir.clone(), config_file);
     let fetcher = LocalFetcher::new(config.upload_url.clone(), files.clone()).map_err(|e| format!("upload_url.allowed_networks: {e}"))?;
     let services = Services {
         config: Arc::new(config.clone()),
@@ -40,9 +49,8 @@ pub async fn serve(config: Config, data_dir: &Path, addr: &str, public_url: Opti
     };
     scheduler.attach(services.clone());
     fetcher.attach(services.clone());
-    recover_runs(&services, &files, &config.runner).await?;
+    recover_runs(&services, &files).await?;
 
-    let engine = if config.runner.wrf_dir.is_some() { "wrf" } else { "dry-run" };
     info!(address = %local, data_dir = %data_dir.display(), engine, "cloudrun listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("cloudrun listening on http://{local}");

@@ -3,10 +3,9 @@
 
 pub mod app;
 pub mod demo;
-pub mod engine;
 pub mod fetch;
 pub mod files;
-pub mod netcdf;
 pub mod runner;
 pub mod server;
 pub mod store;
+pub mod worker;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use cloudrun_core::config::Config;
 use cloudrun_local::app::{database_path, serve};
-use cloudrun_local::engine::{self, EngineArgs};
 use cloudrun_local::store::SqliteStore;
 
 #[derive(Parser)]
@@ -26,10 +25,12 @@ struct Common {
 }
 
 impl Common {
+    fn config_path(&self) -> Option<PathBuf> {
+        cloudrun_local::worker::config_path(&self.data_dir, self.config.clone())
+    }
+
     fn load_config(&self) -> Result<Config, String> {
-        let default_path = self.data_dir.join("cloudrun.toml");
-        let path = self.config.clone().or_else(|| default_path.exists().then_some(default_path));
-        Config::load(path.as_deref()).map_err(|e| e.to_string())
+        Config::load(self.config_path().as_deref()).map_err(|e| e.to_string())
     }
 }
 
@@ -58,9 +59,14 @@ enum Command {
     },
     /// Run the bundled em_quarter_ss case through the whole API on a private server.
     Demo(cloudrun_local::demo::DemoArgs),
-    /// Execute one run in its run directory (started by the runner, not by hand).
+    /// Execute one run as a job of one node (started by the runner, not by hand).
     #[command(hide = true)]
-    Engine(EngineArgs),
+    Worker {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        run_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,34 +96,32 @@ fn init_tracing() {
 
 fn main() {
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Engine(args) => engine::run(&args),
-        other => {
-            init_tracing();
-            let runtime = tokio::runtime::Runtime::new().expect("the Tokio runtime starts");
-            match runtime.block_on(run(other)) {
-                Ok(()) => 0,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    1
-                }
-            }
+    init_tracing();
+    let runtime = tokio::runtime::Runtime::new().expect("the Tokio runtime starts");
+    let code = match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            1
         }
     };
     std::process::exit(code);
 }
 
-async fn run(command: Command) -> Result<(), String> {
+/// Runs one command; returns the process exit code.
+async fn run(command: Command) -> Result<i32, String> {
     match command {
-        Command::Serve { common, addr, public_url } => serve(common.load_config()?, &common.data_dir, &addr, public_url).await,
-        Command::Token { action } => token(action).await,
-        Command::Config { common } => {
-            print!("{}", common.load_config()?.to_toml());
-            Ok(())
+        Command::Serve { common, addr, public_url } => {
+            serve(common.load_config()?, &common.data_dir, common.config_path(), &addr, public_url).await?;
         }
-        Command::Demo(args) => cloudrun_local::demo::run(args).await,
-        Command::Engine(_) => unreachable!("handled before the runtime starts"),
+        Command::Token { action } => token(action).await?,
+        Command::Config { common } => print!("{}", common.load_config()?.to_toml()),
+        Command::Demo(args) => cloudrun_local::demo::run(args).await?,
+        Command::Worker { common, run_id } => {
+            return cloudrun_local::worker::run(common.load_config()?, &common.data_dir, &run_id).await;
+        }
     }
+    Ok(0)
 }
 
 async fn token(action: TokenAction) -> Result<(), String> {

@@ -6,6 +6,7 @@ use tracing::info;
 use super::modify_run;
 use super::Services;
 use crate::error::ApiError;
+use crate::ports::RunStore;
 use crate::run::{Id, OutputFile, RunError, Status};
 
 /// One report from a job.
@@ -25,8 +26,13 @@ pub enum JobUpdate {
 
 /// Applies `update` to the run; stale or duplicate updates change nothing.
 pub async fn apply_job_update(services: &Services, id: &Id, update: JobUpdate) -> Result<(), ApiError> {
+    apply_job_update_to(services.runs.as_ref(), id, update).await
+}
+
+/// Applies `update` through the run store alone, as the worker inside a job does.
+pub async fn apply_job_update_to(runs: &dyn RunStore, id: &Id, update: JobUpdate) -> Result<(), ApiError> {
     let mut changed = None;
-    modify_run(services.runs.as_ref(), id, None, |run| {
+    modify_run(runs, id, None, |run| {
         changed = Some(run.status);
         match &update {
             JobUpdate::Starting => {}

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cloudrun_core::compute::decomposition;
@@ -13,13 +14,14 @@ use cloudrun_core::namelist;
 use cloudrun_core::time::WrfTime;
 use cloudrun_core::wrf::{Domain, WrfCase};
 
-use super::EngineArgs;
+use super::EngineSettings;
 use crate::netcdf::{Attribute, Grid, HistoryFile};
 
 pub const NOTICE: &str = "cloudrun dry-run engine: no model was run; this output only imitates WRF's files";
 
 /// Writes the run's imitation output into `args.run_dir`.
-pub fn run(args: &EngineArgs) -> Result<i32, String> {
+/// Returns the exit code: 0 after `SUCCESS COMPLETE WRF`, 1 for a FATAL stop, 143 when `stop` ended it early.
+pub fn run(args: &EngineSettings, stop: &AtomicBool) -> Result<i32, String> {
     let text = std::fs::read_to_string(args.run_dir.join("namelist.input"))
         .map_err(|e| format!("cannot read namelist.input: {e}"))?;
     let parsed = namelist::parse(&text).map_err(|e| format!("invalid namelist.input: {e}"))?;
@@ -36,7 +38,9 @@ pub fn run(args: &EngineArgs) -> Result<i32, String> {
         simulation.log("-------------------------------------------")?;
         return Ok(1);
     }
-    simulation.integrate()?;
+    if !simulation.integrate(stop)? {
+        return Ok(143);
+    }
     let end = case.domains[0].end;
     simulation.log(&format!("d01 {end} wrf: SUCCESS COMPLETE WRF"))?;
     Ok(0)
@@ -63,7 +67,7 @@ struct Simulation<'a> {
 }
 
 impl<'a> Simulation<'a> {
-    fn new(args: &'a EngineArgs, case: &'a WrfCase) -> Result<Self, String> {
+    fn new(args: &'a EngineSettings, case: &'a WrfCase) -> Result<Self, String> {
         let open = |name: &str| {
             File::create(args.run_dir.join(name)).map(BufWriter::new).map_err(|e| format!("cannot create {name}: {e}"))
         };
@@ -86,7 +90,7 @@ impl<'a> Simulation<'a> {
         Ok(())
     }
 
-    fn write_header(&mut self, args: &EngineArgs) -> Result<(), String> {
+    fn write_header(&mut self, args: &EngineSettings) -> Result<(), String> {
         let (x, y) = decomposition(self.case, args.cores).unwrap_or((1, args.cores));
         self.log(NOTICE)?;
         self.log("taskid: 0 hostname: cloudrun-dry-run")?;
@@ -108,16 +112,20 @@ impl<'a> Simulation<'a> {
     }
 
     /// Runs every d01 step, with the nests stepping inside it as WRF's recursion does.
-    fn integrate(&mut self) -> Result<(), String> {
+    /// Returns false when `stop` ended the run early.
+    fn integrate(&mut self, stop: &AtomicBool) -> Result<bool, String> {
         let root_steps = self.domains[0].domain.steps() as u64;
         for step in 1..=root_steps {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
             let logged = step % self.log_every == 0 || step == root_steps;
             self.advance(0, logged)?;
             if logged && !self.pause.is_zero() {
                 std::thread::sleep(self.pause);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn advance(&mut self, index: usize, logged: bool) -> Result<(), String> {
