@@ -11,13 +11,13 @@ use cloudrun_core::api::Services;
 use cloudrun_core::error::ApiError;
 use cloudrun_core::ports::Area;
 use cloudrun_core::run::{Id, RunError, Status};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::batch::{RUN_ID_PARAMETER, RUN_ID_TAG};
 
 /// The `detail` of a "Batch Job State Change" event: the fields of DescribeJobs cloudrun reads.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchJobDetail {
     pub job_id: String,

@@ -1,0 +1,12 @@
+//! Lambda function for `GET /v1/wrf`: the caller's runs, newest first.
+
+use cloudrun_lambda::{endpoints, startup, telemetry};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let deployment = startup::deployment().await?;
+    let services = &deployment.services;
+    run(service_fn(|request| endpoints::list(services, request))).await
+}
