@@ -3,5 +3,6 @@
 
 mod helpers;
 mod lifecycle;
+mod multinode;
 mod runs;
 mod uploads;

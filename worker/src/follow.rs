@@ -195,8 +195,8 @@ pub fn output_candidates(work_dir: &Path, inputs: &[&str], all: bool) -> Vec<Pat
         if !is_file || name.starts_with('.') || inputs.contains(&name.as_str()) {
             continue;
         }
-        let empty = entry.metadata().map(|m| m.len() == 0).unwrap_or(true);
-        if name == "worker.log" && empty {
+        // The MPI hostfile is the job's own bookkeeping, not a model output.
+        if name == "hostfile" {
             continue;
         }
         match stream_key(&name) {

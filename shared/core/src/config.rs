@@ -175,6 +175,13 @@ pub struct RunnerConfig {
     pub dry_run_seconds: f64,
     /// The dry-run engine logs at most this many steps per domain.
     pub dry_run_max_logged_steps: u64,
+    /// Worker processes per run, acting as the nodes of a multi-node job on this machine
+    /// (addresses 127.0.0.1, 127.0.0.2, ...); more than 1 exercises the multi-node path.
+    pub nodes: usize,
+    /// MPI ranks each node offers in the hostfile of a multi-node run.
+    pub slots_per_node: usize,
+    /// Seconds the main node waits for the other nodes to announce themselves.
+    pub rendezvous_timeout_seconds: u64,
 }
 
 impl Default for RunnerConfig {
@@ -187,6 +194,9 @@ impl Default for RunnerConfig {
             stall_seconds: 1800,
             dry_run_seconds: 8.0,
             dry_run_max_logged_steps: 2000,
+            nodes: 1,
+            slots_per_node: 1,
+            rendezvous_timeout_seconds: 300,
         }
     }
 }

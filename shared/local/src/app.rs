@@ -37,7 +37,7 @@ pub async fn serve(
     let engine = if config.runner.wrf_dir.is_some() { "wrf" } else { "dry-run" };
     let data_dir = std::fs::canonicalize(data_dir).map_err(|e| e.to_string())?;
     let config_file = config_file.map(|f| std::fs::canonicalize(&f).unwrap_or(f));
-    let scheduler = LocalScheduler::new(engine.to_string(), files.clone(), program, data_dir.clone(), config_file);
+    let scheduler = LocalScheduler::new(engine.to_string(), files.clone(), program, data_dir.clone(), config_file, config.runner.nodes);
     let fetcher = LocalFetcher::new(config.upload_url.clone(), files.clone()).map_err(|e| format!("upload_url.allowed_networks: {e}"))?;
     let services = Services {
         config: Arc::new(config.clone()),

@@ -11,6 +11,8 @@ use cloudrun_core::ports::{Area, FileStore};
 use cloudrun_core::run::{Id, OutputFile};
 use cloudrun_worker::files::RunFiles;
 use cloudrun_worker::job::{run_main, JobEnd, JobSettings};
+use cloudrun_worker::node::{node_env, Role};
+use cloudrun_worker::rendezvous::{announce_and_wait, Announcement};
 use tokio::sync::watch;
 
 use crate::app::database_path;
@@ -42,12 +44,25 @@ impl RunFiles for LocalRunFiles {
     }
 }
 
-/// Runs the worker for `run_id`; returns the process exit code.
+/// Runs this node's part of the job for `run_id`; returns the process exit code.
+/// Batch's node variables (set by the runner for multi-node runs) select the role.
 pub async fn run(config: Config, data_dir: &Path, run_id: &str) -> Result<i32, String> {
     let id: Id = run_id.parse().map_err(|_| format!("invalid run id `{run_id}`"))?;
+    let node = node_env(|name| std::env::var(name).ok())?;
+    let runner = &config.runner;
+    let timeout = Duration::from_secs(runner.rendezvous_timeout_seconds);
+    let nodes = match &node.role {
+        Role::Child { main_address, .. } => {
+            let main = format!("{main_address}:{}", node.rendezvous_port);
+            let announcement = Announcement { index: node.index, address: node.address.clone(), slots: runner.slots_per_node };
+            let released = announce_and_wait(&main, &announcement, timeout).await?;
+            return Ok(if released { 0 } else { 1 });
+        }
+        Role::Main { nodes } => *nodes,
+    };
+
     let store = SqliteStore::open(&database_path(data_dir)).map_err(|e| e.to_string())?;
     let files = FsFileStore::open(data_dir, "http://127.0.0.1", &config.uploads).map_err(|e| e.to_string())?;
-    let runner = &config.runner;
     let settings = JobSettings {
         run_id: id.clone(),
         work_dir: files.work_dir(&id),
@@ -58,12 +73,12 @@ pub async fn run(config: Config, data_dir: &Path, run_id: &str) -> Result<i32, S
         stall: Duration::from_secs(runner.stall_seconds),
         dry_run_seconds: runner.dry_run_seconds,
         max_logged_steps: runner.dry_run_max_logged_steps,
-        nodes: 1,
-        node_index: 0,
-        rendezvous_bind: String::new(),
-        rendezvous_timeout: Duration::ZERO,
-        node_address: "127.0.0.1".into(),
-        slots: 1,
+        nodes,
+        node_index: node.index,
+        rendezvous_bind: format!("{}:{}", node.address, node.rendezvous_port),
+        rendezvous_timeout: timeout,
+        node_address: node.address.clone(),
+        slots: runner.slots_per_node,
     };
     let run_files = Arc::new(LocalRunFiles { files, run: id });
     let (shutdown_sender, shutdown) = watch::channel(false);

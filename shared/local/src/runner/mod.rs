@@ -22,6 +22,12 @@ use process::JobHandle;
 
 pub use monitor::recover_runs;
 
+/// Picks a free TCP port on 127.0.0.1 for a multi-node rendezvous.
+fn free_port() -> Result<u16, SchedulerError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| SchedulerError(format!("no free port: {e}")))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| SchedulerError(e.to_string()))
+}
+
 /// Starts worker processes and watches them.
 pub struct LocalScheduler {
     engine: String,
@@ -31,6 +37,8 @@ pub struct LocalScheduler {
     /// The server's data directory and configuration file, passed on to each worker.
     data_dir: PathBuf,
     config_file: Option<PathBuf>,
+    /// Worker processes per run (nodes of the job).
+    nodes: usize,
     /// Set once the services exist, since the watchers write through them.
     services: OnceLock<Services>,
 }
@@ -42,12 +50,26 @@ impl LocalScheduler {
         program: PathBuf,
         data_dir: PathBuf,
         config_file: Option<PathBuf>,
+        nodes: usize,
     ) -> Arc<LocalScheduler> {
-        Arc::new(LocalScheduler { engine, files, program, data_dir, config_file, services: OnceLock::new() })
+        let nodes = nodes.max(1);
+        Arc::new(LocalScheduler { engine, files, program, data_dir, config_file, nodes, services: OnceLock::new() })
     }
 
     pub fn attach(&self, services: Services) {
         let _ = self.services.set(services);
+    }
+
+    fn worker_command(&self, run: &Run, log_path: &std::path::Path) -> Result<tokio::process::Command, SchedulerError> {
+        let log = std::fs::File::create(log_path).map_err(|e| SchedulerError(format!("cannot create the worker log: {e}")))?;
+        let log_err = log.try_clone().map_err(|e| SchedulerError(e.to_string()))?;
+        let mut command = tokio::process::Command::new(&self.program);
+        command.arg("worker").arg("--run-id").arg(run.id.as_str()).arg("--data-dir").arg(&self.data_dir);
+        if let Some(config) = &self.config_file {
+            command.arg("--config").arg(config);
+        }
+        command.stdin(std::process::Stdio::null()).stdout(log).stderr(log_err).kill_on_drop(false);
+        Ok(command)
     }
 
     fn services(&self) -> Result<Services, SchedulerError> {
@@ -65,26 +87,39 @@ impl Scheduler for LocalScheduler {
         let services = self.services()?;
         let logs = self.data_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| SchedulerError(format!("cannot create {}: {e}", logs.display())))?;
-        let log_path = logs.join(format!("{}.worker.log", run.id));
-        let log = std::fs::File::create(&log_path).map_err(|e| SchedulerError(format!("cannot create the worker log: {e}")))?;
-        let log_err = log.try_clone().map_err(|e| SchedulerError(e.to_string()))?;
+        let port = if self.nodes > 1 { free_port()? } else { 0 };
 
-        let mut command = tokio::process::Command::new(&self.program);
-        command.arg("worker").arg("--run-id").arg(run.id.as_str()).arg("--data-dir").arg(&self.data_dir);
-        if let Some(config) = &self.config_file {
-            command.arg("--config").arg(config);
+        let mut main = None;
+        for index in 0..self.nodes {
+            let mut command = self.worker_command(run, &logs.join(format!("{}.node{index}.log", run.id)))?;
+            if self.nodes > 1 {
+                command
+                    .env("AWS_BATCH_JOB_NODE_INDEX", index.to_string())
+                    .env("AWS_BATCH_JOB_MAIN_NODE_INDEX", "0")
+                    .env("AWS_BATCH_JOB_NUM_NODES", self.nodes.to_string())
+                    .env("AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS", "127.0.0.1")
+                    .env("CLOUDRUN_NODE_ADDRESS", format!("127.0.0.{}", index + 1))
+                    .env("CLOUDRUN_RENDEZVOUS_PORT", port.to_string());
+            }
+            // The main node leads a process group of its own, and the other nodes join it, so
+            // that stop reaches every node, mpirun and every rank, and a server restart does not.
+            let group = main.as_ref().map(|(handle, _): &(JobHandle, _)| handle.pid).unwrap_or(0);
+            command.process_group(group);
+            let child = command.spawn().map_err(|e| SchedulerError(format!("cannot start the worker: {e}")))?;
+            let pid = child.id().ok_or_else(|| SchedulerError("the worker exited at once".into()))? as i32;
+            if main.is_none() {
+                let handle = JobHandle::for_pid(pid).ok_or_else(|| SchedulerError("the worker exited at once".into()))?;
+                main = Some((handle, child));
+            } else {
+                // Child nodes end when the main node releases them or disappears.
+                tokio::spawn(async move {
+                    let mut child = child;
+                    let _ = child.wait().await;
+                });
+            }
         }
-        command
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            // Its own process group, so that stop reaches mpirun and every rank, and a server restart does not.
-            .process_group(0)
-            .kill_on_drop(false);
-        let child = command.spawn().map_err(|e| SchedulerError(format!("cannot start the worker: {e}")))?;
-        let pid = child.id().ok_or_else(|| SchedulerError("the worker exited at once".into()))? as i32;
-        let handle = JobHandle::for_pid(pid).ok_or_else(|| SchedulerError("the worker exited at once".into()))?;
-        info!(run_id = %run.id, pid, "worker started");
+        let (handle, child) = main.ok_or_else(|| SchedulerError("runner.nodes must be at least 1".into()))?;
+        info!(run_id = %run.id, pid = handle.pid, nodes = self.nodes, "worker started");
         monitor::spawn(services, self.files.clone(), run.id.clone(), handle, Some(child));
         Ok(handle.job_id())
     }

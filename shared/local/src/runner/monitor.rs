@@ -26,6 +26,8 @@ pub fn spawn(services: Services, files: FsFileStore, id: Id, handle: JobHandle, 
                 None
             }
         };
+        // Whatever the worker left running in its group (mpirun, ranks, other nodes) goes with it.
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(handle.pid), nix::sys::signal::Signal::SIGKILL);
         let reason = format!("the worker process (pid {}) ended with exit code {code:?} without recording the run's end", handle.pid);
         if let Err(error) = mark_lost(&services, &files, &id, "worker_died", reason).await {
             error!(run_id = %id, %error, "recording a dead worker failed");
