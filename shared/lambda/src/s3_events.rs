@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn event_keys_are_decoded() {
-        assert_eq!(decode_key("runs/a/staging/b"), "runs/a/staging/b");
+        assert_eq!(decode_key("staging/a/b"), "staging/a/b");
         assert_eq!(decode_key("runs/a/inputs/met+em%3A1"), "runs/a/inputs/met em:1");
     }
 }

@@ -1,8 +1,10 @@
 //! S3 adapter of the file store.
 //!
 //! Keys: `runs/<id>/inputs/<name>` and `runs/<id>/outputs/<name>` for stored files, and
-//! `runs/<id>/staging/<fileid>` for presigned uploads until their completion copies them to
-//! `inputs/`. Downloads are presigned GET URLs, so file bytes never pass through a Lambda.
+//! `staging/<id>/<fileid>` for presigned uploads until their completion copies them to
+//! `inputs/`. Staging has its own top-level prefix so that the bucket's object-created
+//! notification and its expiry rule can select it. Downloads are presigned GET URLs, so file
+//! bytes never pass through a Lambda.
 
 mod objects;
 mod presign;
@@ -83,14 +85,12 @@ impl S3FileStore {
 
     /// The object key a presigned upload writes to.
     pub fn staging_key(run: &Id, fileid: &Id) -> String {
-        format!("runs/{run}/staging/{fileid}")
+        format!("staging/{run}/{fileid}")
     }
 
     /// Parses a staging key back into its run and file ids.
     pub fn parse_staging_key(key: &str) -> Option<(Id, Id)> {
-        let rest = key.strip_prefix("runs/")?;
-        let (run, rest) = rest.split_once('/')?;
-        let fileid = rest.strip_prefix("staging/")?;
+        let (run, fileid) = key.strip_prefix("staging/")?.split_once('/')?;
         Some((run.parse().ok()?, fileid.parse().ok()?))
     }
 
@@ -156,7 +156,7 @@ mod tests {
         let key = S3FileStore::staging_key(&run, &fileid);
         assert_eq!(S3FileStore::parse_staging_key(&key), Some((run.clone(), fileid)));
         assert_eq!(S3FileStore::parse_staging_key(&format!("runs/{run}/inputs/wrfbdy_d01")), None);
-        assert_eq!(S3FileStore::parse_staging_key("runs/../staging/x"), None);
+        assert_eq!(S3FileStore::parse_staging_key("staging/../x"), None);
     }
 
     #[test]

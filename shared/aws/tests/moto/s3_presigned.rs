@@ -39,7 +39,7 @@ async fn single_put_completes_once() {
     let upload = files.presign_upload(&run, &fileid, data.len() as u64).await.expect("presign");
     assert!(upload.parts.is_empty());
     let url = upload.url.clone().expect("a single PUT URL");
-    assert!(url.contains(&format!("runs/{run}/staging/{fileid}")), "staging key");
+    assert!(url.contains(&format!("staging/{run}/{fileid}")), "staging key");
     assert!(!url.contains("x-amz-checksum"), "no checksum parameter a client cannot know");
 
     let early = files.complete_upload(&run, &fileid, "wrfinput_d01", data.len() as u64, &[]).await;
@@ -49,7 +49,7 @@ async fn single_put_completes_once() {
     assert_eq!(size, data.len() as u64);
     let key = S3FileStore::key(&run, Area::Inputs, "wrfinput_d01");
     assert!(object(&clients, bucket, &key).await == Some(data.clone()), "content differs");
-    assert_eq!(keys(&clients, bucket, &format!("runs/{run}/staging/")).await.len(), 0, "staging removed");
+    assert_eq!(keys(&clients, bucket, &format!("staging/{run}/")).await.len(), 0, "staging removed");
 
     let again = files.complete_upload(&run, &fileid, "wrfinput_d01", data.len() as u64, &[]).await;
     assert_eq!(again.expect("a repeated completion succeeds"), size);
