@@ -50,4 +50,4 @@ echo "export AWS_ENDPOINT_URL=$endpoint"
 echo "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1"
 # The SDK must never look for credentials at the instance metadata address.
 echo "export AWS_EC2_METADATA_DISABLED=true"
-echo "export MOTO_PID=$pid MOTO_LOG=$log"
+echo "export MOTO_PID=$pid MOTO_LOG=$log MOTO_SERVER=$moto_server"
