@@ -4,5 +4,7 @@
 mod helpers;
 mod lifecycle;
 mod multinode;
+#[path = "../support/mpi_build.rs"]
+mod mpi_build;
 mod runs;
 mod uploads;

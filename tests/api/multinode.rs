@@ -3,8 +3,7 @@
 //! a script that starts Open MPI's daemon locally, traffic kept on loopback)
 //! and a real MPI program standing in for wrf.exe.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,52 +11,16 @@ use cloudrun_core::ports::RunStore;
 use cloudrun_core::run::Status;
 use serde_json::Value;
 
-use crate::helpers::{repo_path, TestServer};
-
-/// Builds a WRF folder whose wrf.exe runs the compiled stand-in MPI program, replaying
-/// the real em_quarter_ss log over `seconds`; also writes the launcher script.
-fn mpi_build(root: &Path, seconds: f64) -> (PathBuf, PathBuf) {
-    let binary = root.join("fake_wrf");
-    let source = repo_path("tests/fixtures/mpi/fake_wrf.c");
-    let status = Command::new("mpicc").arg("-o").arg(&binary).arg(&source).status().expect("mpicc is installed (libopenmpi-dev)");
-    assert!(status.success(), "mpicc failed");
-
-    let build = root.join("wrf");
-    std::fs::create_dir_all(build.join("main")).expect("main");
-    std::fs::create_dir_all(build.join("run")).expect("run");
-    std::fs::write(build.join("run/RRTMG_LW_DATA"), b"table").expect("table");
-    let log = repo_path("tests/fixtures/em_quarter_ss/rsl.out.0000");
-    let scripts = [
-        ("wrf.exe", format!("#!/bin/sh\nexec {} {} {seconds}\n", binary.display(), log.display())),
-        ("ideal.exe", "#!/bin/sh\necho fake > wrfinput_d01\n".to_string()),
-    ];
-    for (name, text) in scripts {
-        write_script(&build.join("main").join(name), &text);
-    }
-
-    // Open MPI starts its daemon on another host through this launcher: here it records
-    // the host and starts the daemon on this machine.
-    let agent = root.join("launch-agent.sh");
-    let agent_log = root.join("agent.log");
-    let text = format!(
-        "#!/bin/sh\necho \"$1\" >> {}\nwhile [ \"${{1#-}}\" != \"$1\" ]; do shift; done\nshift\nexec sh -c \"$*\"\n",
-        agent_log.display()
-    );
-    write_script(&agent, &text);
-    (build, agent)
-}
-
-fn write_script(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
+use crate::helpers::TestServer;
+use crate::mpi_build::{mpi_build, mpirun_args};
 
 fn multinode_config(build: &Path, agent: &Path, nodes: usize, timeout: u64) -> String {
+    let args: Vec<String> = mpirun_args(agent).iter().map(|a| format!("\"{a}\"")).collect();
     format!(
-        "[runner]\npoll_milliseconds = 100\nwrf_dir = \"{}\"\nnodes = {nodes}\nslots_per_node = 1\nrendezvous_timeout_seconds = {timeout}\n\
-         mpirun_args = [\"--mca\", \"plm_rsh_agent\", \"{}\", \"--mca\", \"oob_tcp_if_include\", \"lo\", \"--mca\", \"btl_tcp_if_include\", \"lo\"]\n",
+        "[runner]\npoll_milliseconds = 100\nwrf_dir = \"{}\"\nnodes = {nodes}\nslots_per_node = 1\n\
+         rendezvous_timeout_seconds = {timeout}\nmpirun_args = [{}]\n",
         build.display(),
-        agent.display()
+        args.join(", ")
     )
 }
 

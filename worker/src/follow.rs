@@ -15,6 +15,9 @@ use cloudrun_core::time::WrfTime;
 use crate::engine::wrf::STARTED_MARKER;
 use crate::files::RunFiles;
 
+/// Attempts to store the final outputs and the run's end: 1 + 2 + 4 + ... s, about 8 minutes in all.
+const FINAL_ATTEMPTS: u32 = 10;
+
 pub struct Follower {
     runs: Arc<dyn RunStore>,
     files: Arc<dyn RunFiles>,
@@ -125,14 +128,59 @@ impl Follower {
         Ok(())
     }
 
-    /// Reads the rest of the log and publishes everything.
+    /// Reads the rest of the log and publishes everything, retrying with backoff while
+    /// storage fails, so that a passing outage loses no output.
     pub async fn drain(&mut self) -> Result<(), String> {
         self.read_log();
         if !self.partial_line.is_empty() {
             let line = std::mem::take(&mut self.partial_line);
             self.progress.feed(&line);
         }
-        self.publish(true).await
+        let mut delay = std::time::Duration::from_secs(1);
+        for attempt in 1..=FINAL_ATTEMPTS {
+            let error = match (self.publish(true).await, self.unpublished().await) {
+                (Ok(()), Ok(0)) => return Ok(()),
+                (Err(error), _) | (_, Err(error)) => error,
+                (Ok(()), Ok(count)) => format!("{count} output(s) not stored yet"),
+            };
+            if attempt == FINAL_ATTEMPTS {
+                return Err(error);
+            }
+            tracing::warn!(run_id = %self.id, %error, attempt, "storing outputs failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(60));
+        }
+        Err("outputs could not all be stored".into())
+    }
+
+    /// Counts the files of the run directory not yet among the stored outputs.
+    async fn unpublished(&self) -> Result<usize, String> {
+        let stored = self.files.list_outputs().await?;
+        let inputs: Vec<&str> = self.inputs.iter().map(String::as_str).collect();
+        let local = output_candidates(&self.work_dir, &inputs, true);
+        Ok(local
+            .iter()
+            .filter(|path| {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                !stored.iter().any(|f| f.filename == name && f.size == size)
+            })
+            .count())
+    }
+
+    /// Records the run's end, retrying with backoff while the run store fails.
+    pub async fn record_end(&self, update: JobUpdate) -> Result<(), String> {
+        let mut delay = std::time::Duration::from_secs(1);
+        for attempt in 1..=FINAL_ATTEMPTS {
+            match self.update(update.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt == FINAL_ATTEMPTS => return Err(error),
+                Err(error) => tracing::warn!(run_id = %self.id, %error, attempt, "recording the run's end failed; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(60));
+        }
+        Err("the run's end could not be recorded".into())
     }
 
     /// The reason a run that did not succeed failed, from its logs.

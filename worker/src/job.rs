@@ -161,7 +161,9 @@ async fn follow_engine(
             }
         }
     };
-    follower.drain().await?;
+    if let Err(error) = follower.drain().await {
+        warn!(run_id = %settings.run_id, %error, "some outputs could not be stored");
+    }
 
     let (update, end) = if terminated {
         let message = "the job was terminated before WRF finished; the outputs written so far are kept".to_string();
@@ -181,6 +183,6 @@ async fn follow_engine(
         }
     };
     info!(run_id = %settings.run_id, end = ?end, "job ended");
-    follower.update(update).await?;
+    follower.record_end(update).await?;
     Ok(end)
 }
