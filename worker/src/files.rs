@@ -1,4 +1,4 @@
-//! How the worker reaches a run's stored files: inputs to stage, outputs to publish.
+//! Access from the worker to a run's stored files: inputs to stage, outputs to publish.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ pub trait RunFiles: Send + Sync {
     /// Stores a finished file of the run directory as an output of the same name.
     async fn publish_output(&self, path: &Path) -> Result<(), String>;
 
-    /// The outputs stored so far.
+    /// Lists the outputs stored so far.
     async fn list_outputs(&self) -> Result<Vec<OutputFile>, String>;
 }
 

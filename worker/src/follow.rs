@@ -183,7 +183,7 @@ impl Follower {
         Err("the run's end could not be recorded".into())
     }
 
-    /// The reason a run that did not succeed failed, from its logs.
+    /// Returns why a run that did not succeed failed, read from its logs.
     pub fn failure(&self) -> RunError {
         let read = |name: &str| std::fs::read_to_string(self.work_dir.join(name)).unwrap_or_default();
         let rsl_out = read("rsl.out.0000");

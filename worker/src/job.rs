@@ -44,7 +44,7 @@ pub struct JobSettings {
     pub slots: usize,
 }
 
-/// How the job ended, for the process exit code.
+/// End state of a job, which sets the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobEnd {
     Succeeded,

@@ -1,11 +1,11 @@
 //! A node's place in a multi-node job, from AWS Batch's environment.
 
-/// What this node does in the job.
+/// Role of this node in the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     /// Node that waits for the others, runs mpirun and reports the run.
     Main { nodes: usize },
-    /// Node that announces itself to the main node and serves MPI ranks until told to stop.
+    /// Node that announces itself to the main node and serves MPI ranks until the main node releases it.
     Child { index: usize, main_address: String },
 }
 
@@ -72,7 +72,7 @@ mod tests {
     }
 }
 
-/// Where this node stands in the job and how the nodes find each other.
+/// Position of this node in the job and the addresses the nodes use to find each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEnv {
     pub role: Role,
@@ -98,7 +98,7 @@ pub fn node_env(lookup: impl Fn(&str) -> Option<String>) -> Result<NodeEnv, Stri
     Ok(NodeEnv { role, index, address, rendezvous_port })
 }
 
-/// The host's first address as `hostname -I` lists it.
+/// Returns the host's first address as `hostname -I` lists it.
 fn host_address() -> Option<String> {
     let output = std::process::Command::new("hostname").arg("-I").output().ok()?;
     String::from_utf8_lossy(&output.stdout).split_whitespace().next().map(str::to_string)

@@ -1,6 +1,6 @@
-//! The TCP rendezvous of a multi-node job: each child node announces its
-//! address and slot count to the main node, which writes the MPI hostfile,
-//! and later tells every child that the run is over.
+//! The TCP rendezvous of a multi-node job. Each child node announces its
+//! address and slot count to the main node, which writes the MPI hostfile
+//! and later releases every child when the run is over.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -64,8 +64,8 @@ impl Gathered {
     }
 }
 
-/// The child's side: announces itself (retrying until `timeout`), then waits until the main
-/// node says the run is over or closes the connection. Returns whether it was told.
+/// Announces this child node (retrying until `timeout`), then waits until the main node
+/// releases it or closes the connection. Returns whether it was released.
 pub async fn announce_and_wait(main: &str, announcement: &Announcement, timeout: Duration) -> Result<bool, String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut stream = loop {

@@ -65,7 +65,7 @@ async fn run() -> Result<i32, String> {
         let _ = shutdown_sender.send(true);
     });
     let end = run_main(runs, run_files, job, shutdown).await?;
-    // Batch records SUCCEEDED for exit code 0 and FAILED otherwise; the run record already says why.
+    // Batch records SUCCEEDED for exit code 0 and FAILED otherwise. The run record already contains the reason.
     Ok(match end {
         JobEnd::Succeeded => 0,
         JobEnd::Failed => 1,

@@ -27,7 +27,7 @@ pub struct WorkerSettings {
     pub poll: Duration,
     pub stall: Duration,
     pub rendezvous_timeout: Duration,
-    /// Longest single attempt of an AWS request, so that an outage turns into retries quickly.
+    /// Maximum duration of one AWS request attempt, so that an outage turns into retries quickly.
     pub aws_timeout: Duration,
 }
 
@@ -64,7 +64,7 @@ impl WorkerSettings {
         })
     }
 
-    /// The run store and file store of the deployment (main node only).
+    /// Builds the run store and file store of the deployment (main node only).
     pub async fn stores(&self) -> (Arc<dyn RunStore>, Arc<dyn FileStore>) {
         let settings = Settings {
             table: self.table.clone().unwrap_or_default(),

@@ -31,7 +31,7 @@ fn bytes_stream(bytes: Vec<u8>) -> ByteStream {
     Box::pin(futures::stream::iter([Ok(bytes::Bytes::from(bytes))]))
 }
 
-/// A run of the bundled case, put where `start` leaves it: `starting` on `cores` cores.
+/// Creates a run of the bundled case and puts it where `start` leaves it: `starting` on `cores` cores.
 async fn started_run(services: &Services, cores: i64) -> Id {
     let caller = Caller { user: "alice".into() };
     let mut fields = Fields::default();
@@ -115,7 +115,7 @@ async fn nodes_report_through_aws() {
     let (emulator, deployment) = deployment("cr-nodes").await;
     let services = deployment.services.clone();
 
-    // Two nodes run the job; S3 and DynamoDB stop answering for a while in the middle.
+    // Two nodes run the job, and S3 and DynamoDB stop responding for a while in the middle.
     let id = started_run(&services, 2).await;
     let port = free_port();
     let mut nodes: Vec<Child> = (0..2).map(|i| start_node(&deployment, &emulator, &id, i, 2, port, &build, &agent, temp.path())).collect();

@@ -1,5 +1,5 @@
-//! What executes a run in its run directory: WRF under MPI when a WRF build
-//! is configured, otherwise the dry-run engine.
+//! Engines that execute a run in its run directory: WRF under MPI when a WRF
+//! build is configured, otherwise the dry-run engine.
 
 pub mod dry_run;
 pub mod wrf;
