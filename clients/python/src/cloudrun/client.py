@@ -14,7 +14,7 @@ from .run import Run
 DEFAULT_URL = "https://api.cloudrun.co/v1"
 
 # Files above this size go through a presigned upload URL instead of a multipart POST.
-# API Gateway and Lambda cap a request body at about 6 MB, so the default stays below that.
+# AWS Lambda caps a synchronous request at 6 MB, so the default stays below that.
 DEFAULT_PRESIGNED_THRESHOLD = 5 * 1024 * 1024
 
 
@@ -40,7 +40,7 @@ class Cloudrun:
         token = token or os.environ.get("CLOUDRUN_API_TOKEN")
         if not token:
             raise CloudrunError(
-                "no API token: pass Cloudrun(token=...) or set the CLOUDRUN_API_TOKEN environment variable"
+                "missing API token: pass Cloudrun(token=...) or set the CLOUDRUN_API_TOKEN environment variable"
             )
         self.token = token
         self.url = (url or os.environ.get("CLOUDRUN_API_URL") or DEFAULT_URL).rstrip("/")
@@ -86,11 +86,11 @@ class Cloudrun:
         return [Run(self, data) for data in self.request_json("GET", "/wrf")]
 
     def get_run(self, id: str) -> Run:
-        """Return the run with this id; NotFoundError if it does not exist or belongs to another user."""
+        """Return the run with this id. Raises NotFoundError if it does not exist or belongs to another user."""
         return Run(self, self.request_json("GET", f"/wrf/{quote(str(id), safe='')}"))
 
     def create_run(self, model: str = "wrf", version: Optional[str] = None) -> Run:
-        """Create a run; ``version`` defaults to the server's default WRF version."""
+        """Create a run. Without ``version`` the server's default WRF version is used."""
         fields = {"model": model}
         if version is not None:
             fields["version"] = version

@@ -15,7 +15,7 @@ from .transfer import put_region, stream_to_file
 if TYPE_CHECKING:
     from .client import Cloudrun
 
-# Every field of the run object, in the order the API reference lists them.
+# Every field of the run object, in alphabetical order as the server sends them.
 FIELDS = (
     "compute_options",
     "cores",
@@ -80,8 +80,8 @@ class Run:
     ) -> str:
         """Upload an input file from a local path (``file``) or a remote ``url``, and return its fileid.
 
-        ``filename`` is the name the run sees; it defaults to the local file's
-        name, or to the last part of the URL. Local files above the client's
+        ``filename`` is the input's name in the run. It defaults to the local
+        file's name, or to the last part of the URL. Local files above the client's
         ``presigned_threshold`` go through a presigned URL with a progress bar,
         except namelist.input. A ``url`` upload runs on the server; with
         ``wait`` the call polls every ``poll`` seconds until the transfer is
@@ -159,12 +159,12 @@ class Run:
         return self
 
     def stop(self) -> "Run":
-        """Stop a starting or active run; ConflictError for a run in any other status."""
+        """Stop a starting or active run. Raises ConflictError for a run in any other status."""
         self._apply(self._client.request_json("POST", f"{self._path}/stop"))
         return self
 
     def delete(self) -> "Run":
-        """Delete the run's output files; its metadata stays. ConflictError while the run is starting or active."""
+        """Delete the run's output files and keep its metadata. Raises ConflictError while the run is starting or active."""
         self._apply(self._client.request_json("DELETE", self._path))
         return self
 
@@ -177,7 +177,9 @@ class Run:
         run that was never started.
         """
         if self.status in ("created", "ready"):
-            raise CloudrunError(f"run {self.id} is {self.status}; start it before waiting for it")
+            raise CloudrunError(
+                f"cannot wait for run {self.id} because it is {self.status} and was never started. Start it first."
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
         bar_format = "{desc}: {percentage:5.1f}%|{bar}| [{elapsed}{postfix}]"
         with tqdm(total=100, desc=f"run {self.id[:8]}", bar_format=bar_format, disable=not progress) as bar:

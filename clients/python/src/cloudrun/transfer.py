@@ -17,7 +17,7 @@ class FileRegion:
     """``size`` bytes of a file from ``offset``, read as a request body that advances a progress bar.
 
     It has a length, so ``requests`` sends a Content-Length header instead of a
-    chunked body; presigned object-storage URLs reject chunked uploads.
+    chunked body, which presigned object-storage URLs reject.
     """
 
     def __init__(self, path: str, offset: int, size: int, bar: tqdm):
