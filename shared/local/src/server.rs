@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wrf/{id}/output/{filename}", get(download_output))
         .route("/v1/files/{run}/{fileid}", put(receive_signed_upload))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -81,6 +82,13 @@ fn respond(result: Result<serde_json::Value, ApiError>) -> Response {
 
 async fn not_found() -> Response {
     error_response(ApiError::NotFound("no such endpoint; the API lives under /v1/wrf".into()))
+}
+
+/// Returns 405 with the usual error body. axum adds the `Allow` header with the accepted methods.
+async fn method_not_allowed() -> Response {
+    let message = "method not allowed on this endpoint; the Allow header lists the accepted methods";
+    let body = serde_json::json!({ "error": { "status": 405, "message": message } });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
