@@ -62,6 +62,14 @@ def test_described_operations_exist(server):
             assert GENERIC_404 not in response.json()["error"]["message"], f"{method.upper()} {path} is not routed"
 
 
+def test_unsupported_method_has_error_body(server):
+    response = requests.patch(server.root_url + "/v1/wrf", headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
+
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(",")) >= {"GET", "POST"}
+    assert response.json()["error"]["status"] == 405
+
+
 @pytest.fixture(scope="session")
 def real_resources(server) -> dict:
     """Runs in several states, so that generated requests reach more than the 404 of unknown ids.
