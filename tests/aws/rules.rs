@@ -54,3 +54,13 @@ async fn bad_requests_get_clear_4xx() {
     let reply = stack.call(Route::Upload, &id, Payload::Json(json!({"filename": "../wrfbdy_d01", "size": 10}))).await;
     assert_eq!(reply.status, 400);
 }
+
+#[tokio::test]
+async fn oversized_direct_upload_is_413() {
+    let stack = Stack::new().await;
+    let id = stack.call(Route::Create, "", Payload::Empty).await.body["id"].as_str().expect("id").to_string();
+    let reply = stack.call(Route::Upload, &id, crate::helpers::file_part("wrfbdy_d01", vec![7; 5 * 1024 * 1024])).await;
+    assert_eq!(reply.status, 413, "{:?}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("presigned upload"), "{message}");
+}

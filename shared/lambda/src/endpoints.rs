@@ -10,6 +10,10 @@ use crate::http::{self, caller, fields, path_parameter, respond, serve};
 
 type Handled = Result<Response<Body>, lambda_http::Error>;
 
+/// Largest multipart body a function accepts. Lambda takes request payloads of up to 6 MB and API
+/// Gateway sends binary bodies base64-encoded (4 bytes per 3), so about 4.5 MB of body fit.
+const MAX_LAMBDA_BODY_BYTES: u64 = 4 * 1024 * 1024;
+
 /// `GET /v1/wrf`
 pub async fn list(services: &Services, request: Request) -> Handled {
     serve("list", request, |request| async move {
@@ -139,7 +143,7 @@ async fn upload_file(
     boundary: String,
     request: &Request,
 ) -> Result<serde_json::Value, ApiError> {
-    let limit = services.config.uploads.max_direct_bytes;
+    let limit = services.config.uploads.max_direct_bytes.min(MAX_LAMBDA_BODY_BYTES);
     if http::body_bytes(request).len() as u64 > limit {
         return Err(ApiError::PayloadTooLarge(format!(
             "the request is larger than {limit} bytes; send JSON {{\"filename\": ..., \"size\": ...}} for a presigned upload"

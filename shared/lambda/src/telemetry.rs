@@ -9,7 +9,7 @@ pub fn init() {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_target(false);
     // CloudWatch stamps every line with its arrival time, so the lines carry none of their own.
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("JSON")) {
-        builder.json().with_current_span(false).without_time().init();
+        builder.json().without_time().init();
     } else {
         builder.without_time().init();
     }
