@@ -4,7 +4,7 @@
 //! - a run: `pk = "run#<id>"`, `owner`, `created_ns` (creation time in nanoseconds since the Unix
 //!   epoch), `revision`, `status`, and `document` (the run as JSON);
 //! - a token: `pk = "token#<SHA-256 of the token, hex>"` and `user`. Token items have no `owner`,
-//!   so the `owner-created` index holds runs only.
+//!   so the `owner-created` index contains runs only.
 //!
 //! Every write of a run is conditional on the revision it was read at, so of two concurrent
 //! writers exactly one succeeds and the other gets `StoreError::Conflict`.

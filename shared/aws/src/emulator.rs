@@ -71,8 +71,8 @@ impl Emulator {
         Ok((settings, clients))
     }
 
-    /// An unmanaged compute environment (which needs no subnets or instances), a queue on it,
-    /// and a multi-node job definition.
+    /// Creates an unmanaged compute environment (which needs no subnets or instances), a queue
+    /// on it, and a multi-node job definition.
     async fn create_batch(&self, clients: &Clients, prefix: &str) -> Result<(String, String), String> {
         let role = self.create_role(&format!("{prefix}-batch")).await?;
         let environment = clients

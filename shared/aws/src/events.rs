@@ -33,7 +33,7 @@ pub struct BatchJobDetail {
     pub tags: HashMap<String, String>,
 }
 
-/// What an event did.
+/// The effect of one event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventOutcome {
     Applied(Id),
@@ -42,7 +42,7 @@ pub enum EventOutcome {
 }
 
 impl BatchJobDetail {
-    /// The run the job belongs to, from its parameters or, failing that, its tags.
+    /// Returns the run the job belongs to, from its parameters or, failing that, its tags.
     pub fn run_id(&self) -> Option<Id> {
         let text = self.parameters.get(RUN_ID_PARAMETER).or_else(|| self.tags.get(RUN_ID_TAG))?;
         text.parse().ok()
@@ -52,7 +52,7 @@ impl BatchJobDetail {
         matches!(self.status.as_str(), "SUCCEEDED" | "FAILED")
     }
 
-    /// The run update this job status means, or `None` for a status Batch does not document.
+    /// Maps the job status to a run update, or `None` for a status Batch does not document.
     pub fn job_update(&self) -> Option<JobUpdate> {
         match self.status.as_str() {
             "SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING" => Some(JobUpdate::Starting),

@@ -33,7 +33,7 @@ pub fn caller(request: &Request) -> Result<Caller, ApiError> {
     }
 }
 
-/// A path parameter such as `id`; an absent one is empty, which the handlers report as not found.
+/// Returns a path parameter such as `id`, or an empty string when it is absent, which the handlers report as not found.
 pub fn path_parameter(request: &Request, name: &str) -> String {
     request.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_string()
 }
@@ -45,7 +45,7 @@ pub fn request_id(request: &Request) -> String {
     }
 }
 
-/// The URL clients reach the API at: `https://<domain>/<stage>`, or the domain alone for a custom domain.
+/// Returns the URL clients reach the API at: `https://<domain>/<stage>`, or the domain alone for a custom domain.
 pub fn base_url(request: &Request) -> String {
     let Some(RequestContext::ApiGatewayV1(context)) = request.request_context_ref() else {
         return String::new();
@@ -71,7 +71,7 @@ pub fn body_bytes(request: &Request) -> &[u8] {
     }
 }
 
-/// The multipart boundary, when the body is `multipart/form-data`.
+/// Returns the multipart boundary when the body is `multipart/form-data`.
 pub fn multipart_boundary(request: &Request) -> Option<String> {
     content_type(request).and_then(|c| multer::parse_boundary(c).ok())
 }
@@ -94,7 +94,7 @@ fn bad_multipart(error: multer::Error) -> ApiError {
     ApiError::BadRequest(format!("invalid multipart body: {error}"))
 }
 
-/// The text fields of a multipart, url-encoded or JSON body.
+/// Parses the text fields of a multipart, url-encoded or JSON body.
 pub async fn fields(request: &Request) -> Result<Fields, ApiError> {
     if body_bytes(request).len() > MAX_FORM_BYTES {
         return Err(ApiError::PayloadTooLarge(format!("the request body is larger than {MAX_FORM_BYTES} bytes")));
@@ -119,7 +119,7 @@ pub fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
     response
 }
 
-/// The error's JSON response; an internal error's detail goes to the log only.
+/// Builds the error's JSON response and logs an internal error's detail, which the body leaves out.
 pub fn error_response(error: &ApiError) -> Response<Body> {
     if let ApiError::Internal(detail) = error {
         error!(error = %detail, "internal error");

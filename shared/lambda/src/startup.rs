@@ -1,4 +1,4 @@
-//! What a function loads once per cold start: settings, SDK clients, and the assembled services.
+//! The deployment a function loads once per cold start: settings, SDK clients, and the assembled services.
 
 use cloudrun_aws::clients::Clients;
 use cloudrun_aws::deployment::Deployment;

@@ -74,7 +74,7 @@ impl S3FileStore {
         &self.bucket
     }
 
-    /// The object key of a stored file.
+    /// Returns the object key of a stored file.
     pub fn key(run: &Id, area: Area, name: &str) -> String {
         format!("{}{name}", Self::area_prefix(run, area))
     }
@@ -83,7 +83,7 @@ impl S3FileStore {
         format!("runs/{run}/{}/", area.as_str())
     }
 
-    /// The object key a presigned upload writes to.
+    /// Returns the object key a presigned upload writes to.
     pub fn staging_key(run: &Id, fileid: &Id) -> String {
         format!("staging/{run}/{fileid}")
     }

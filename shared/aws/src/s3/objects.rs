@@ -38,7 +38,7 @@ pub(super) async fn size_of(store: &S3FileStore, key: &str) -> Result<Option<(u6
     }
 }
 
-/// A presigned GET URL that downloads the object as an attachment named `filename`.
+/// Presigns a GET URL that downloads the object as an attachment named `filename`.
 pub(super) async fn presigned_download(store: &S3FileStore, key: &str, filename: &str) -> Result<String, FileError> {
     if size_of(store, key).await?.is_none() {
         return Err(FileError::NotFound);

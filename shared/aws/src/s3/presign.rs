@@ -97,7 +97,7 @@ pub(super) async fn complete_upload(
     Ok(size)
 }
 
-/// The id of the multipart upload in progress for `key`, if there is one.
+/// Finds the id of the multipart upload in progress for `key`, if there is one.
 async fn pending_multipart(store: &S3FileStore, key: &str) -> Result<Option<String>, FileError> {
     let output =
         store.client.list_multipart_uploads().bucket(&store.bucket).prefix(key).send().await.map_err(backend)?;

@@ -26,7 +26,7 @@ struct Reader {
 }
 
 impl Reader {
-    /// Reads until the buffer holds a whole part or the body ends; returns whether it ended.
+    /// Reads until the buffer contains a whole part or the body ends, and returns whether it ended.
     async fn fill(&mut self) -> Result<bool, FileError> {
         while (self.buffer.len() as u64) < self.part {
             let Some(chunk) = self.body.next().await else {
