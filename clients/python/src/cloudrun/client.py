@@ -14,8 +14,9 @@ from .run import Run
 DEFAULT_URL = "https://api.cloudrun.co/v1"
 
 # Files above this size go through a presigned upload URL instead of a multipart POST.
-# AWS Lambda caps a synchronous request at 6 MB, so the default stays below that.
-DEFAULT_PRESIGNED_THRESHOLD = 5 * 1024 * 1024
+# The hosted service rejects direct upload bodies above 4 MiB (Lambda takes at most
+# 6 MB and API Gateway base64-encodes the body), so the default leaves a margin.
+DEFAULT_PRESIGNED_THRESHOLD = 3 * 1024 * 1024
 
 
 class Cloudrun:
