@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import cloudrun.run
 from cloudrun import (
     FIELDS,
     AuthenticationError,
@@ -102,6 +103,26 @@ def test_presigned_single_put(api, tmp_path):
     assert entry["fileid"] == fileid
     assert entry["size"] == 6000
     assert entry["state"] == "complete"
+
+
+def test_presigned_upload_completed_elsewhere(api, tmp_path, monkeypatch):
+    """The hosted service's S3 event may complete a single-PUT upload before the client's completion call."""
+    original_put = cloudrun.run.put_region
+
+    def put_then_complete(session, url, *args, **kwargs):
+        etag = original_put(session, url, *args, **kwargs)
+        run_id, fileid = url.split("?")[0].split("/")[-2:]
+        api.request("POST", f"/wrf/{run_id}/upload/{fileid}/complete")
+        return etag
+
+    monkeypatch.setattr(cloudrun.run, "put_region", put_then_complete)
+    run = api.create_run()
+    path = tmp_path / "wrfbdy_d01"
+    path.write_bytes(os.urandom(2000))
+
+    fileid = run.upload(file=path, progress=False)
+
+    assert input_entry(run, "wrfbdy_d01")["fileid"] == fileid
 
 
 def test_small_file_goes_multipart(server, tmp_path):

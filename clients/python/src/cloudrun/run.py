@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from tqdm.auto import tqdm
 
-from .errors import CloudrunError
+from .errors import CloudrunError, NotFoundError
 from .transfer import put_region, stream_to_file
 
 if TYPE_CHECKING:
@@ -120,7 +120,14 @@ class Run:
                 completion = None
             else:
                 completion = {"parts": self._put_parts(grant["parts"], headers, path, size, bar)}
-        result = client.request_json("POST", grant["complete_url"], json=completion)
+        try:
+            result = client.request_json("POST", grant["complete_url"], json=completion)
+        except NotFoundError:
+            # On the hosted service an S3 event may complete a single-PUT upload before this call does.
+            self.refresh()
+            if not any(f["fileid"] == grant["fileid"] for f in self.input_files):
+                raise
+            return grant["fileid"]
         return result["fileid"]
 
     def _put_parts(self, parts: List[Dict[str, Any]], headers: Dict[str, str], path: str, size: int, bar: tqdm):
