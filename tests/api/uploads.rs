@@ -213,6 +213,9 @@ async fn expired_upload_url_rejected() {
     let (status, body) = crate::helpers::json_of(response).await;
     assert_eq!(status, 401);
     assert!(error_message(status, &body).contains("expired"), "{body}");
+    let (status, body) = complete(&server, &answer, serde_json::json!([])).await;
+    assert_eq!(status, 400);
+    assert!(error_message(status, &body).contains("expired"), "{body}");
 }
 
 #[tokio::test]

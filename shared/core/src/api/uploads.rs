@@ -151,28 +151,21 @@ pub async fn upload_file(
     ensure_accepts_uploads(&run)?;
     let limits = &services.config.uploads;
 
-    let effect = if filename == NAMELIST {
+    let (size, effect) = if filename == NAMELIST {
         let bytes = collect_limited(body, limits.max_namelist_bytes).await?;
         let effect = read_namelist(services, &run.version, &bytes)?;
         let stream: ByteStream = Box::pin(futures::stream::iter([Ok(bytes::Bytes::from(bytes))]));
-        services.files.put(&id, Area::Inputs, filename, stream, limits.max_namelist_bytes).await?;
-        Some(effect)
+        let size = services.files.put(&id, Area::Inputs, filename, stream, limits.max_namelist_bytes).await?;
+        (size, Some(effect))
     } else {
-        services.files.put(&id, Area::Inputs, filename, body, limits.max_file_bytes).await?;
-        None
+        (services.files.put(&id, Area::Inputs, filename, body, limits.max_file_bytes).await?, None)
     };
-    let size = stored_size(services, &id, filename).await?;
 
     let fileid = Id::new_random();
     let entry = complete_entry(fileid.clone(), filename, size);
     modify_run(services.runs.as_ref(), &id, None, |run| register_input(run, entry.clone(), effect.as_ref())).await?;
     info!(run_id = %id, fileid = %fileid, filename, size, "input file uploaded");
     Ok(serde_json::json!({ "fileid": fileid }))
-}
-
-async fn stored_size(services: &Services, id: &Id, filename: &str) -> Result<u64, ApiError> {
-    let listed = services.files.list(id, Area::Inputs).await?;
-    Ok(listed.iter().find(|f| f.filename == filename).map(|f| f.size).unwrap_or(0))
 }
 
 async fn collect_limited(mut body: ByteStream, limit: u64) -> Result<Vec<u8>, ApiError> {
@@ -254,6 +247,12 @@ pub async fn complete_upload(
         .find(|p| p.fileid.as_str() == fileid)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no pending upload `{fileid}` in run {id}; request a new upload URL")))?;
+    if pending.expires_at < WrfTime::now().to_string() {
+        return Err(ApiError::BadRequest(format!(
+            "the upload `{fileid}` expired at {}; request a new upload URL and send the file again",
+            pending.expires_at
+        )));
+    }
 
     let size = services
         .files
