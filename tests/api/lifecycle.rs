@@ -306,3 +306,49 @@ async fn missing_wrf_build_reports_engine_error() {
     assert_eq!(ended["error"]["status"], "engine_failed", "{ended}");
     assert!(ended["error"]["message"].as_str().expect("message").contains("WRF"), "{ended}");
 }
+
+#[tokio::test]
+async fn relative_data_dir_runs() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(crate::helpers::BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
+        .current_dir(temp.path())
+        .env("CLOUDRUN_CONFIG", repo_path("tests/fixtures/fast-runner.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("address");
+    let url = line.trim().trim_start_matches("cloudrun listening on ").to_string();
+    let token = std::process::Command::new(crate::helpers::BIN)
+        .args(["token", "create", "--user", "alice", "--data-dir", "data"])
+        .current_dir(temp.path())
+        .output()
+        .expect("token create");
+    let token = String::from_utf8(token.stdout).expect("utf-8").trim().to_string();
+    let client = reqwest::Client::new();
+    let auth = format!("Bearer {token}");
+    let run: Value = client.post(format!("{url}/v1/wrf")).header("Authorization", &auth).send().await.expect("create").json().await.expect("json");
+    let id = run["id"].as_str().expect("id").to_string();
+    for (name, bytes) in [("namelist.input", quarter_ss_namelist()), ("input_sounding", crate::helpers::quarter_ss_sounding())] {
+        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        let response = client.post(format!("{url}/v1/wrf/{id}/upload")).header("Authorization", &auth).multipart(form).send().await.expect("upload");
+        assert_eq!(response.status(), 200);
+    }
+    let response = client.post(format!("{url}/v1/wrf/{id}/start")).header("Authorization", &auth).form(&[("cores", "1")]).send().await.expect("start");
+    assert_eq!(response.status(), 200);
+    let mut status = String::new();
+    for _ in 0..300 {
+        let run: Value = client.get(format!("{url}/v1/wrf/{id}")).header("Authorization", &auth).send().await.expect("get").json().await.expect("json");
+        status = run["status"].as_str().unwrap_or_default().to_string();
+        if status == "done" || status == "error" {
+            assert_eq!(status, "done", "{run}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, "done");
+}

@@ -171,6 +171,9 @@ async fn presigned_upload_single_put() {
     let (status, body) = complete(&server, &answer, serde_json::json!([])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["fileid"], answer["fileid"]);
+    let (status, again) = complete(&server, &answer, serde_json::json!([])).await;
+    assert_eq!(status, 200, "a repeated completion succeeds: {again}");
+    assert_eq!(again["fileid"], answer["fileid"]);
     let (_, run) = server.get(&format!("/{id}")).await;
     assert_eq!(run["input_files"][0]["size"], 5000);
     assert_eq!(run["input_files"][0]["state"], "complete");
@@ -379,4 +382,17 @@ async fn upload_url_rejects_bad_urls() {
     }
     let (status, _) = server.post_form(&format!("/{id}/upload_url"), &[]).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn huge_upload_keeps_part_count() {
+    let server = TestServer::start("[uploads]\nmultipart_threshold_bytes = 1000\npart_bytes = 400\n");
+    let id = server.create_run().await;
+    let size = 1_000_000_000_000usize;
+    let (status, answer) = request_presigned(&server, &id, "wrfbdy_d01", size).await;
+    assert_eq!(status, 200, "{answer}");
+    let parts = answer["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 10_000, "parts grow instead of passing 10,000");
+    let total: u64 = parts.iter().map(|p| p["size"].as_u64().expect("size")).sum();
+    assert_eq!(total, size as u64);
 }

@@ -27,6 +27,8 @@ pub async fn serve(
     public_url: Option<String>,
 ) -> Result<(), String> {
     std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    // Workers run in other folders, so every path handed out is absolute.
+    let data_dir = &std::fs::canonicalize(data_dir).map_err(|e| format!("cannot resolve {}: {e}", data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = public_url.unwrap_or_else(|| format!("http://{local}"));
@@ -35,9 +37,8 @@ pub async fn serve(
     let files = FsFileStore::open(data_dir, &base_url, &config.uploads).map_err(|e| format!("cannot open the file store: {e}"))?;
     let program = std::env::current_exe().map_err(|e| format!("cannot find the cloudrun executable: {e}"))?;
     let engine = if config.runner.wrf_dir.is_some() { "wrf" } else { "dry-run" };
-    let data_dir = std::fs::canonicalize(data_dir).map_err(|e| e.to_string())?;
     let config_file = config_file.map(|f| std::fs::canonicalize(&f).unwrap_or(f));
-    let scheduler = LocalScheduler::new(engine.to_string(), files.clone(), program, data_dir.clone(), config_file, config.runner.nodes);
+    let scheduler = LocalScheduler::new(engine.to_string(), files.clone(), program, data_dir.to_path_buf(), config_file, config.runner.nodes);
     let fetcher = LocalFetcher::new(config.upload_url.clone(), files.clone()).map_err(|e| format!("upload_url.allowed_networks: {e}"))?;
     let services = Services {
         config: Arc::new(config.clone()),

@@ -21,6 +21,9 @@ use tokio::io::AsyncWriteExt;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Most parts of one multipart upload.
+const MAX_PARTS: u64 = 10_000;
+
 /// Files of every run under one data directory.
 #[derive(Clone)]
 pub struct FsFileStore {
@@ -93,6 +96,12 @@ impl FsFileStore {
             None => fileid.to_string(),
         };
         self.run_dir(run).join("staging").join(name)
+    }
+
+    /// Part size for a file of `size` bytes: the configured size, grown so that no upload
+    /// has more than `MAX_PARTS` parts (the limit S3 sets, kept here so clients see one behaviour).
+    fn part_bytes_for(&self, size: u64) -> u64 {
+        self.part_bytes.max(size.div_ceil(MAX_PARTS))
     }
 
     fn signature(&self, grant: &UploadGrant) -> String {
@@ -288,10 +297,11 @@ impl FileStore for FsFileStore {
         if size <= self.multipart_threshold {
             return Ok(PresignedUpload { url: Some(self.signed_url(&grant(None, size))), parts: Vec::new(), headers, expires_at });
         }
-        let count = size.div_ceil(self.part_bytes);
+        let part_bytes = self.part_bytes_for(size);
+        let count = size.div_ceil(part_bytes);
         let parts = (0..count)
             .map(|index| {
-                let part_size = (size - index * self.part_bytes).min(self.part_bytes);
+                let part_size = (size - index * part_bytes).min(part_bytes);
                 let part_number = index as u32 + 1;
                 UploadPart { part_number, url: self.signed_url(&grant(Some(part_number), part_size)), size: part_size }
             })
@@ -321,7 +331,7 @@ impl FileStore for FsFileStore {
             return Ok(size);
         }
         // Parts are joined in part-number order; every part must be present with its granted size.
-        let count = size.div_ceil(self.part_bytes) as u32;
+        let count = size.div_ceil(self.part_bytes_for(size)) as u32;
         if !parts.is_empty() && parts.len() as u32 != count {
             return Err(FileError::Incomplete(format!("{} of {count} parts listed", parts.len())));
         }

@@ -241,12 +241,13 @@ pub async fn complete_upload(
     let id = parse_id(id)?;
     let run = load_owned(services.runs.as_ref(), caller, &id).await?;
     ensure_accepts_uploads(&run)?;
-    let pending = run
-        .pending_uploads
-        .iter()
-        .find(|p| p.fileid.as_str() == fileid)
-        .cloned()
-        .ok_or_else(|| ApiError::NotFound(format!("no pending upload `{fileid}` in run {id}; request a new upload URL")))?;
+    let Some(pending) = run.pending_uploads.iter().find(|p| p.fileid.as_str() == fileid).cloned() else {
+        // A repeated completion (or one the storage event already made) finds the file registered.
+        if run.input_files.iter().any(|f| f.fileid.as_str() == fileid && f.state == FileState::Complete) {
+            return Ok(serde_json::json!({ "fileid": fileid }));
+        }
+        return Err(ApiError::NotFound(format!("no pending upload `{fileid}` in run {id}; request a new upload URL")));
+    };
     if pending.expires_at < WrfTime::now().to_string() {
         return Err(ApiError::BadRequest(format!(
             "the upload `{fileid}` expired at {}; request a new upload URL and send the file again",
