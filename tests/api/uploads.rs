@@ -396,3 +396,28 @@ async fn huge_upload_keeps_part_count() {
     let total: u64 = parts.iter().map(|p| p["size"].as_u64().expect("size")).sum();
     assert_eq!(total, size as u64);
 }
+
+#[tokio::test]
+async fn interrupted_upload_leaves_nothing() {
+    let server = TestServer::start(FAST_RUNNER);
+    let id = server.create_run().await;
+    let address = server.url.trim_start_matches("http://").to_string();
+    let boundary = "cloudrunboundary";
+    let head = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"wrfbdy_d01\"\r\n\r\n");
+    let request = format!(
+        "POST /v1/wrf/{id}/upload HTTP/1.1\r\nHost: {address}\r\nAuthorization: {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 1000000\r\n\r\n{head}",
+        server.auth()
+    );
+    let mut socket = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    socket.write_all(request.as_bytes()).await.expect("headers");
+    socket.write_all(&vec![9u8; 50_000]).await.expect("part of the body");
+    drop(socket);
+
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, run) = server.get(&format!("/{id}")).await;
+    assert_eq!(run["input_files"], serde_json::json!([]), "a cut upload is not an input");
+    assert!(!server.data_dir.join(format!("files/{id}/inputs/wrfbdy_d01")).exists());
+    let leftovers = std::fs::read_dir(server.data_dir.join(format!("files/{id}/tmp"))).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "the partial temporary file is removed");
+}

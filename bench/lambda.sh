@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Measures the release build of every Lambda function: binary size, and the
+# time from the first `cargo lambda invoke` to its response under
+# `cargo lambda watch` (process start, configuration and SDK clients, one
+# request against moto on 127.0.0.1), then a second, warm invoke.
+# Appends the results to docs/benchmarks.md. Needs cargo-lambda (pip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v cargo-lambda >/dev/null || pip install -q cargo-lambda
+
+packages=()
+for manifest in functions/*/Cargo.toml; do
+  packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)")
+done
+build_started=$(date +%s)
+cargo build --release -q "${packages[@]}"
+build_seconds=$(( $(date +%s) - build_started ))
+
+eval "$(scripts/moto.sh)"
+eval "$(cargo run -q --release -p cloudrun-aws --example emulator_deployment)"
+watch_log=$(mktemp)
+cargo lambda watch --release -A 127.0.0.1 -P 9000 > "$watch_log" 2>&1 &
+watch_pid=$!
+trap 'kill "$watch_pid" "$MOTO_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+  curl -s -o /dev/null "http://127.0.0.1:9000/" && break
+  sleep 0.2
+done
+
+# Milliseconds for one invoke of function $1 with event file $2.
+invoke_ms() {
+  local started ended
+  started=$(date +%s%N)
+  cargo lambda invoke "$1" -A 127.0.0.1 -P 9000 --data-file "$2" > /dev/null
+  ended=$(date +%s%N)
+  echo $(( (ended - started) / 1000000 ))
+}
+
+rows=""
+for pair in "cloudrun-fn-list:apigw-list-runs.json" "cloudrun-fn-create:apigw-create-run.json" \
+            "cloudrun-fn-get:apigw-get-run.json" "cloudrun-fn-authorizer:authorizer-token.json"; do
+  name=${pair%%:*}
+  event=infra/events/${pair#*:}
+  cold=$(invoke_ms "$name" "$event")
+  warm=$(invoke_ms "$name" "$event")
+  rows+="| $name | $cold ms | $warm ms |"$'\n'
+done
+
+sizes=""
+for manifest in functions/*/Cargo.toml; do
+  binary=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)
+  bytes=$(stat -c %s "target/release/$binary")
+  sizes+="| $binary | $(( bytes / 1024 / 1024 )).$(( bytes / 1024 % 1024 * 10 / 1024 )) MiB |"$'\n'
+done
+
+cat >> docs/benchmarks.md <<REPORT
+
+## (d) Lambda functions: release binaries and first responses
+
+Measured by \`bench/lambda.sh\` on $(date -u +%Y-%m-%d), same machine, x86_64 release
+builds (\`cargo build --release\`, ${build_seconds} s for all functions with the
+workspace already built). Sizes are of the unstripped binaries
+(\`debug = "line-tables-only"\`).
+
+| function | binary size |
+|---|---|
+${sizes}
+Time from \`cargo lambda invoke\` to its response under \`cargo lambda watch
+--release\`, with moto on 127.0.0.1 as the AWS backend: the first invoke
+starts the function process (cold start: configuration, SDK clients, one
+DynamoDB request), the second reuses it. Both include the \`cargo lambda
+invoke\` command's own start-up.
+
+| function | first invoke | second invoke |
+|---|---|---|
+${rows}
+REPORT
+echo "appended to docs/benchmarks.md"
