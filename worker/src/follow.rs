@@ -33,7 +33,7 @@ pub struct Follower {
     reported_active: bool,
     reported_percent: Option<f64>,
     published: Vec<OutputFile>,
-    /// Length of rsl.out.0000 at the last check that saw it grow.
+    /// Time at which rsl.out.0000 last grew (or the follower started), for the stall check.
     pub log_grew_at: std::time::Instant,
 }
 
