@@ -157,6 +157,25 @@ impl Network {
     }
 }
 
+/// Resolves the host of `url`, checks every address, and returns the one to connect to.
+/// One rejected address rejects the host, so DNS answers cannot mix in a private address.
+pub async fn resolve_checked(url: &url::Url, allowed: &[Network]) -> Result<std::net::SocketAddr, String> {
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<std::net::SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+            .collect(),
+    };
+    for address in &addresses {
+        check_address(address.ip(), allowed)?;
+    }
+    addresses.first().copied().ok_or_else(|| format!("`{host}` has no addresses"))
+}
+
 /// Checks one resolved address against the rules and the allow-list.
 pub fn check_address(ip: IpAddr, allowed: &[Network]) -> Result<(), String> {
     if allowed.iter().any(|n| n.contains(ip)) {

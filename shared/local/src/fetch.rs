@@ -1,7 +1,6 @@
 //! `upload_url` on the local server: downloads a remote file into the run's
 //! inputs in the background, checking every address of every hop first.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use cloudrun_core::api::Services;
 use cloudrun_core::config::UploadUrlConfig;
 use cloudrun_core::ports::{Area, ByteStream, FileError, FileStore, SchedulerError, UrlFetcher};
 use cloudrun_core::run::Id;
-use cloudrun_core::url_guard::{check_address, Network};
+use cloudrun_core::url_guard::{resolve_checked, Network};
 use futures::TryStreamExt;
 use tracing::error;
 
@@ -34,28 +33,6 @@ impl LocalFetcher {
         let _ = self.services.set(services);
     }
 
-    /// Resolves the URL's host and checks every address; returns the one to connect to.
-    async fn resolve(&self, url: &url::Url) -> Result<SocketAddr, String> {
-        let host = url.host_str().ok_or("the URL has no host")?;
-        let port = url.port_or_known_default().ok_or("the URL has no port")?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
-                .collect(),
-        };
-        if addresses.is_empty() {
-            return Err(format!("`{host}` has no addresses"));
-        }
-        // Every address must pass: a name with one private address among public ones is rejected.
-        for address in &addresses {
-            check_address(address.ip(), &self.allowed)?;
-        }
-        Ok(addresses[0])
-    }
-
     /// Downloads `url` into `inputs/name`, following redirects one checked hop at a time.
     async fn transfer(&self, run: &Id, name: &str, url: &str) -> Result<u64, String> {
         let mut current = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
@@ -66,7 +43,7 @@ impl LocalFetcher {
                     current.scheme()
                 ));
             }
-            let address = self.resolve(&current).await?;
+            let address = resolve_checked(&current, &self.allowed).await?;
             let host = current.host_str().unwrap_or_default().to_string();
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

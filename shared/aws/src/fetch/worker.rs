@@ -2,7 +2,6 @@
 //! connection is made, redirects are followed one checked hop at a time, and the body streams
 //! into the file store under the size cap; the whole transfer runs under a time cap.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use cloudrun_core::api::uploads::finish_transfer;
@@ -10,7 +9,7 @@ use cloudrun_core::api::Services;
 use cloudrun_core::config::UploadUrlConfig;
 use cloudrun_core::error::ApiError;
 use cloudrun_core::ports::{Area, ByteStream, FileError};
-use cloudrun_core::url_guard::{check_address, Network};
+use cloudrun_core::url_guard::{resolve_checked, Network};
 use futures::TryStreamExt;
 
 use super::TransferRequest;
@@ -28,30 +27,11 @@ impl Downloader {
         Ok(Downloader { config: config.clone(), allowed })
     }
 
-    /// Resolves the host of `url`, checks every address, and returns the one to connect to.
-    async fn resolve(&self, url: &url::Url) -> Result<SocketAddr, String> {
-        let host = url.host_str().ok_or("the URL has no host")?;
-        let port = url.port_or_known_default().ok_or("the URL has no port")?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
-                .collect(),
-        };
-        // One rejected address rejects the host, so DNS answers cannot mix in a private address.
-        for address in &addresses {
-            check_address(address.ip(), &self.allowed)?;
-        }
-        addresses.first().copied().ok_or_else(|| format!("`{host}` has no addresses"))
-    }
-
     /// Streams `url` into the run's `inputs/<filename>` and returns the stored size.
     async fn download(&self, services: &Services, request: &TransferRequest) -> Result<u64, String> {
         let mut current = public_url(&request.url)?;
         for _ in 0..=self.config.max_redirects {
-            let address = self.resolve(&current).await?;
+            let address = resolve_checked(&current, &self.allowed).await?;
             let host = current.host_str().unwrap_or_default().to_string();
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -138,7 +118,7 @@ mod tests {
         let downloader = Downloader::new(&UploadUrlConfig::default()).expect("valid");
         for text in ["http://127.0.0.1:9/x", "http://169.254.169.254/latest/meta-data/", "http://[::1]/x", "http://10.0.0.8/x"] {
             let url = url::Url::parse(text).expect("valid");
-            let error = downloader.resolve(&url).await.expect_err("forbidden");
+            let error = resolve_checked(&url, &downloader.allowed).await.expect_err("forbidden");
             assert!(error.contains("which cloudrun does not fetch"), "{text}: {error}");
         }
     }
@@ -148,6 +128,6 @@ mod tests {
         let config = UploadUrlConfig { allowed_networks: vec!["127.0.0.1/32".into()], ..UploadUrlConfig::default() };
         let downloader = Downloader::new(&config).expect("valid");
         let url = url::Url::parse("http://127.0.0.1:8000/x").expect("valid");
-        assert_eq!(downloader.resolve(&url).await.expect("allowed"), "127.0.0.1:8000".parse().expect("address"));
+        assert_eq!(resolve_checked(&url, &downloader.allowed).await.expect("allowed"), "127.0.0.1:8000".parse().expect("address"));
     }
 }
