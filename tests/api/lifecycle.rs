@@ -352,3 +352,37 @@ async fn relative_data_dir_runs() {
     let _ = child.wait();
     assert_eq!(status, "done");
 }
+
+/// Runs the bundled case (one history file per 5 minutes) on a real WRF build. It needs
+/// a compiled WRF, so it runs only on request:
+/// `WRF_DIR=/path/to/WRF cargo test -p cloudrun-local --test api -- --ignored real_wrf`.
+#[tokio::test]
+#[ignore = "needs a compiled WRF in WRF_DIR"]
+async fn real_wrf_reports_progress_and_outputs() {
+    let wrf_dir = std::env::var("WRF_DIR").expect("WRF_DIR points at a compiled WRF");
+    let server = TestServer::start(&wrf_config(Path::new(&wrf_dir), ""));
+    let id = server.create_run().await;
+    server.upload(&id, "namelist.input", frequent_output_namelist()).await;
+    server.upload(&id, "input_sounding", crate::helpers::quarter_ss_sounding()).await;
+    let (status, run) = server.post_form(&format!("/{id}/start"), &[("cores", "2")]).await;
+    assert_eq!(status, 200, "{run}");
+
+    let (mut progress, mut outputs_while_active) = (Vec::new(), 0);
+    let done = server
+        .wait_for(&id, 600, |run| {
+            if run["status"] == "active" {
+                progress.push(run["percent_complete"].as_f64().unwrap_or(0.0));
+                outputs_while_active = outputs_while_active.max(output_names(run).iter().filter(|n| n.starts_with("wrfout")).count());
+            }
+            run["status"] == "done" || run["status"] == "error"
+        })
+        .await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert!(progress.iter().any(|p| *p > 0.0 && *p < 100.0), "progress rose: {progress:?}");
+    assert!(outputs_while_active >= 1, "history files appeared before the end");
+    let wrfouts = output_names(&done).into_iter().filter(|n| n.starts_with("wrfout")).count();
+    assert_eq!(wrfouts, 13, "00:00 to 01:00 every 5 minutes");
+    let log = String::from_utf8(download(&server, &id, "rsl.out.0000").await).expect("text");
+    assert!(log.contains("SUCCESS COMPLETE WRF"));
+    assert!(!log.contains("dry-run"), "a real model run");
+}

@@ -163,7 +163,14 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         let name = first["filename"].as_str().unwrap_or_default();
         let response = client.get(format!("{api}/{id}/output/{name}")).header("Authorization", &auth).send().await.map_err(|e| e.to_string())?;
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        println!("download {name}: {} bytes, netCDF header {:?}", bytes.len(), String::from_utf8_lossy(&bytes[..bytes.len().min(3)]));
+        let format = if bytes.starts_with(b"CDF") {
+            "netCDF classic"
+        } else if bytes.starts_with(b"\x89HDF") {
+            "netCDF-4 (HDF5)"
+        } else {
+            "not netCDF"
+        };
+        println!("download {name}: {} bytes, {format}", bytes.len());
     }
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&temporary);
