@@ -182,7 +182,10 @@ pub fn check_address(ip: IpAddr, allowed: &[Network]) -> Result<(), String> {
         return Ok(());
     }
     match forbidden_reason(ip) {
-        Some(reason) => Err(format!("the URL resolves to {ip}, a {reason} address, which cloudrun does not fetch")),
+        Some(reason) => Err(format!(
+            "the URL resolves to {ip}, a {reason} address, which cloudrun does not fetch \
+             (an operator can allow a network with upload_url.allowed_networks)"
+        )),
         None => Ok(()),
     }
 }

@@ -56,5 +56,19 @@ pub async fn serve(
     // Printed for scripts and tests that start the server on port 0.
     println!("cloudrun listening on http://{local}");
     let app = router(AppState { services, files, base_url });
-    axum::serve(listener, app).await.map_err(|e| e.to_string())
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    info!("cloudrun stopped; runs in progress continue in their workers");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C, so that the server finishes the requests it has.
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = terminate.recv() => info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("interrupt received; shutting down"),
+    }
 }

@@ -101,7 +101,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let program = std::env::current_exe().map_err(|e| e.to_string())?;
     let (_server, url) = start_server(&program, &data_dir)?;
     let token = create_token(&program, &data_dir)?;
-    println!("server   {url} (data in {})", data_dir.display());
+    let kept = if args.data_dir.is_some() { "" } else { ", temporary: removed at the end" };
+    println!("server   {url} (data in {}{kept})", data_dir.display());
     let client = reqwest::Client::new();
     let api = format!("{url}/v1/wrf");
     let auth = format!("Bearer {token}");
@@ -185,14 +186,14 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
 fn print_model(run: &Value) {
     let model = &run["model"];
     println!(
-        "ready    status {}: {} domain(s), shape {}, dt {} s, dx {} m, {} .. {}, output every {} min",
+        "ready    status {}: {} domain(s), shape [e_vert, e_sn, e_we] {}, dt {} s, dx {} m, {} .. {}, output every {} min",
         run["status"], model["domains"], model["domain_shape"], model["dt"], model["dx"], model["start_time"][0].as_str().unwrap_or("?"),
         model["end_time"][0].as_str().unwrap_or("?"), model["output_interval"]
     );
     println!("         required inputs {}", run["required_input_files"]);
     println!("         compute options (cores, estimated time, estimated cost):");
     for option in run["compute_options"].as_array().into_iter().flatten() {
-        println!("           {:>4} cores  {:>7} s  ${}", option["cores"], option["time"], option["cost"]);
+        println!("           {:>6} cores  {:>7} s  ${}", option["cores"].to_string(), option["time"].to_string(), option["cost"]);
     }
 }
 

@@ -75,15 +75,19 @@ enum TokenAction {
     Create {
         #[command(flatten)]
         common: Common,
+        /// The user the token acts for; each user sees only their own runs.
         #[arg(long)]
         user: String,
     },
     /// Remove one token, or every token of a user.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["token", "user"])))]
     Revoke {
         #[command(flatten)]
         common: Common,
-        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        /// The token to remove, as `token create` printed it.
+        #[arg(long)]
         token: Option<String>,
+        /// Remove every token of this user instead.
         #[arg(long)]
         user: Option<String>,
     },
@@ -91,7 +95,8 @@ enum TokenAction {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDRUN_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 fn main() {

@@ -52,7 +52,9 @@ pub async fn authenticate(tokens: &dyn TokenStore, header: Option<&str>) -> Resu
         .ok_or_else(|| ApiError::Unauthorized("the Authorization header must read `Bearer <token>`".into()))?;
     match tokens.user_for_token_hash(&hash_token(token)).await? {
         Some(user) => Ok(Caller { user }),
-        None => Err(ApiError::Unauthorized("invalid or revoked token".into())),
+        None => Err(ApiError::Unauthorized(
+            "invalid or revoked token; check the token, or ask the service's administrator for a new one".into(),
+        )),
     }
 }
 

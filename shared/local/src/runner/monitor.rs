@@ -26,6 +26,9 @@ pub fn spawn(services: Services, files: FsFileStore, id: Id, handle: JobHandle, 
                 None
             }
         };
+        if let Ok(Some(run)) = services.runs.get(&id).await {
+            info!(run_id = %id, status = %run.status, exit_code = ?code, "worker ended");
+        }
         // Whatever the worker left running in its group (mpirun, ranks, other nodes) goes with it.
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(handle.pid), nix::sys::signal::Signal::SIGKILL);
         let reason = format!("the worker process (pid {}) ended with exit code {code:?} without recording the run's end", handle.pid);
