@@ -346,6 +346,8 @@ fn interval_seconds(reader: &Reader, name: &str, column: usize) -> Result<i64, C
 }
 
 /// Files `wrf.exe` opens besides the namelist and WRF's own tables, sorted by name.
+// NOTE: per-rank restart files (io_form_restart = 102), iofields_filename and other auxinput
+// streams are not listed; users upload them as extra files, which the run stages as well.
 fn required_inputs(reader: &Reader, case: &WrfCase, specified_boundary: bool) -> Result<Vec<String>, CaseError> {
     let mut files = Vec::new();
     let root_start = case.domains[0].start;
