@@ -62,7 +62,7 @@ pub fn decomposition(case: &WrfCase, ranks: i64) -> Result<(i64, i64), String> {
     Ok((nproc_x, nproc_y))
 }
 
-/// The core counts offered, before the decomposition check.
+/// Returns the core counts offered, before the decomposition check.
 pub fn core_ladder(config: &ComputeConfig) -> Vec<i64> {
     let max_cores = config.max_nodes * config.cores_per_node;
     let mut ladder: Vec<i64> = if config.core_ladder.is_empty() {
@@ -110,7 +110,7 @@ fn candidate_cores(case: &WrfCase, compute: &ComputeConfig) -> Vec<i64> {
     core_ladder(compute)
 }
 
-/// Every candidate core count that WRF can decompose, with its time and cost.
+/// Returns every candidate core count that WRF can decompose, with its time and cost.
 pub fn compute_options(case: &WrfCase, compute: &ComputeConfig, estimate: &EstimateConfig) -> Vec<ComputeOption> {
     candidate_cores(case, compute)
         .into_iter()

@@ -139,7 +139,7 @@ impl Default for UploadConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct UploadUrlConfig {
     pub max_bytes: u64,
-    /// Longest transfer, in seconds.
+    /// Maximum duration of one transfer, in seconds.
     pub timeout_seconds: u64,
     pub max_redirects: usize,
     /// Networks (CIDR) allowed even though they are private or loopback; empty by default.
@@ -176,7 +176,7 @@ pub struct RunnerConfig {
     /// The dry-run engine logs at most this many steps per domain.
     pub dry_run_max_logged_steps: u64,
     /// Worker processes per run, acting as the nodes of a multi-node job on this machine
-    /// (addresses 127.0.0.1, 127.0.0.2, ...); more than 1 exercises the multi-node path.
+    /// (addresses 127.0.0.1, 127.0.0.2, ...). More than 1 exercises the multi-node path.
     pub nodes: usize,
     /// MPI ranks each node offers in the hostfile of a multi-node run.
     pub slots_per_node: usize,

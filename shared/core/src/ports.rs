@@ -49,7 +49,7 @@ pub trait RunStore: Send + Sync {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// The user that owns the token with this SHA-256 hash (hex), if any.
+    /// Returns the user that owns the token with this SHA-256 hash (hex), if any.
     async fn user_for_token_hash(&self, hash: &str) -> Result<Option<String>, StoreError>;
 }
 
@@ -83,7 +83,7 @@ pub enum FileError {
     Backend(String),
 }
 
-/// How a client reaches a stored file.
+/// Means by which a client fetches a stored file.
 pub enum Download {
     /// The file's bytes, streamed through the server.
     Stream { size: u64, body: ByteStream },
@@ -99,7 +99,7 @@ pub struct UploadPart {
     pub size: u64,
 }
 
-/// Where and how a client sends a large file.
+/// Destination and method for a client's upload of a large file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PresignedUpload {
     /// URL for a single PUT of the whole file; `None` when `parts` are used.
@@ -155,7 +155,7 @@ pub struct SchedulerError(pub String);
 
 #[async_trait]
 pub trait Scheduler: Send + Sync {
-    /// What runs the jobs: `wrf`, or `dry-run` when no WRF build is configured.
+    /// Returns the engine that runs the jobs: `wrf`, or `dry-run` when no WRF build is configured.
     fn engine(&self) -> String;
 
     /// Submits the run's job and returns its id. The run is `starting` with `cores` set.

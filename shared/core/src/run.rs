@@ -68,7 +68,7 @@ impl Status {
         }
     }
 
-    /// Whether a job is (or may still be) running for the run.
+    /// Returns whether a job is (or may still be) running for the run.
     pub fn is_running(self) -> bool {
         matches!(self, Status::Starting | Status::Active)
     }
@@ -113,10 +113,10 @@ pub struct InputFile {
     pub filename: String,
     pub size: u64,
     pub state: FileState,
-    /// Where an `upload_url` transfer comes from.
+    /// Source URL of an `upload_url` transfer, without its query string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
-    /// Why a transfer failed.
+    /// Reason a transfer failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -161,7 +161,7 @@ fn numbers<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Err
     seq.end()
 }
 
-/// The stored run: the API's run object plus the fields only cloudrun sees.
+/// The stored run: the API's run object plus internal fields that users never get.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub id: Id,
@@ -182,7 +182,7 @@ pub struct Run {
     pub time_created: String,
     pub time_started: Option<String>,
     pub time_stopped: Option<String>,
-    /// What executes the run: `wrf` or `dry-run` (no model, imitation output).
+    /// Engine that executes the run: `wrf` or `dry-run` (no model, imitation output).
     pub engine: Option<String>,
     /// Scheduler's handle for the job (Batch job id, or local process id and start time).
     pub job_id: Option<String>,
@@ -256,7 +256,7 @@ impl Run {
         }
     }
 
-    /// The JSON object users see.
+    /// Returns the JSON run object of the API.
     pub fn view(&self) -> serde_json::Value {
         let input_files: Vec<serde_json::Value> = self
             .input_files
