@@ -11,5 +11,6 @@ pub mod ports;
 pub mod rsl;
 pub mod run;
 pub mod time;
+pub mod transfer;
 pub mod url_guard;
 pub mod wrf;

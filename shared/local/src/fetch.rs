@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use cloudrun_core::api::uploads::finish_transfer;
 use cloudrun_core::api::Services;
 use cloudrun_core::config::UploadUrlConfig;
-use cloudrun_core::ports::{Area, ByteStream, FileError, FileStore, SchedulerError, UrlFetcher};
+use cloudrun_core::ports::{SchedulerError, UrlFetcher};
 use cloudrun_core::run::Id;
-use cloudrun_core::url_guard::{resolve_checked, Network};
-use futures::TryStreamExt;
+use cloudrun_core::transfer::download_checked;
+use cloudrun_core::url_guard::Network;
 use tracing::error;
 
 use crate::files::FsFileStore;
@@ -33,50 +33,18 @@ impl LocalFetcher {
         let _ = self.services.set(services);
     }
 
-    /// Downloads `url` into `inputs/name`, following redirects one checked hop at a time.
+    /// Downloads `url` into `inputs/name`; only http and https are fetched locally.
     async fn transfer(&self, run: &Id, name: &str, url: &str) -> Result<u64, String> {
-        let mut current = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
-        for _ in 0..=self.config.max_redirects {
-            if !matches!(current.scheme(), "http" | "https") {
-                return Err(format!(
-                    "`{}` URLs are not fetched by the local server; use http or https",
-                    current.scheme()
-                ));
-            }
-            let address = resolve_checked(&current, &self.allowed).await?;
-            let host = current.host_str().unwrap_or_default().to_string();
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .resolve(&host, address)
-                .connect_timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-            let response = client.get(current.clone()).send().await.map_err(|e| format!("request failed: {e}"))?;
-            if response.status().is_redirection() {
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or("a redirect without a Location header")?;
-                current = current.join(location).map_err(|e| format!("invalid redirect target: {e}"))?;
-                continue;
-            }
-            if !response.status().is_success() {
-                return Err(format!("the remote server answered {}", response.status()));
-            }
-            if let Some(length) = response.content_length() {
-                if length > self.config.max_bytes {
-                    return Err(format!("the file has {length} bytes, above the limit of {} bytes", self.config.max_bytes));
-                }
-            }
-            let body: ByteStream = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
-            return self.files.put(run, Area::Inputs, name, body, self.config.max_bytes).await.map_err(|e| match e {
-                FileError::TooLarge { limit } => format!("the file is larger than the limit of {limit} bytes"),
-                other => other.to_string(),
-            });
-        }
-        Err(format!("more than {} redirects", self.config.max_redirects))
+        download_checked(&self.files, run, name, url, &self.config, &self.allowed, local_hop).await
+    }
+}
+
+/// Checks one hop's URL for the local server, which has no S3 credentials or endpoint.
+fn local_hop(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("invalid URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!("`{other}` URLs are not fetched by the local server; use http or https")),
     }
 }
 

@@ -1,6 +1,5 @@
-//! The transfer itself: every address of every hop is checked with `url_guard` before the
-//! connection is made, redirects are followed one checked hop at a time, and the body streams
-//! into the file store under the size cap; the whole transfer runs under a time cap.
+//! The transfer itself, through `cloudrun_core::transfer::download_checked`, which checks
+//! every hop and caps the size. The whole transfer runs under a time cap.
 
 use std::time::Duration;
 
@@ -8,9 +7,8 @@ use cloudrun_core::api::uploads::finish_transfer;
 use cloudrun_core::api::Services;
 use cloudrun_core::config::UploadUrlConfig;
 use cloudrun_core::error::ApiError;
-use cloudrun_core::ports::{Area, ByteStream, FileError};
-use cloudrun_core::url_guard::{resolve_checked, Network};
-use futures::TryStreamExt;
+use cloudrun_core::transfer::download_checked;
+use cloudrun_core::url_guard::Network;
 
 use super::TransferRequest;
 
@@ -29,40 +27,8 @@ impl Downloader {
 
     /// Streams `url` into the run's `inputs/<filename>` and returns the stored size.
     async fn download(&self, services: &Services, request: &TransferRequest) -> Result<u64, String> {
-        let mut current = public_url(&request.url)?;
-        for _ in 0..=self.config.max_redirects {
-            let address = resolve_checked(&current, &self.allowed).await?;
-            let host = current.host_str().unwrap_or_default().to_string();
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .resolve(&host, address)
-                .connect_timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-            let response = client.get(current.clone()).send().await.map_err(|e| format!("request failed: {}", e.without_url()))?;
-            if response.status().is_redirection() {
-                let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
-                let location = location.ok_or("the remote server sent a redirect without a Location header")?;
-                current = public_url(current.join(location).map_err(|e| format!("invalid redirect target: {e}"))?.as_str())?;
-                continue;
-            }
-            if !response.status().is_success() {
-                return Err(format!("the remote server answered {}", response.status()));
-            }
-            let limit = self.config.max_bytes;
-            if let Some(length) = response.content_length().filter(|length| *length > limit) {
-                return Err(format!("the file has {length} bytes, above the limit of {limit} bytes"));
-            }
-            let body: ByteStream = Box::pin(response.bytes_stream().map_err(|e| std::io::Error::other(e.without_url())));
-            let stored = services.files.put(&request.run_id, Area::Inputs, &request.filename, body, limit).await;
-            return stored.map_err(|error| match error {
-                FileError::TooLarge { limit } => format!("the file is larger than the limit of {limit} bytes"),
-                FileError::Incomplete(detail) => format!("the download broke off: {detail}"),
-                other => format!("storing the file failed: {other}"),
-            });
-        }
-        Err(format!("more than {} redirects", self.config.max_redirects))
+        let files = services.files.as_ref();
+        download_checked(files, &request.run_id, &request.filename, &request.url, &self.config, &self.allowed, public_url).await
     }
 }
 
@@ -104,6 +70,7 @@ pub async fn run_transfer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cloudrun_core::url_guard::resolve_checked;
 
     #[test]
     fn s3_urls_become_public_https() {
