@@ -49,7 +49,7 @@ events=$(mktemp -d)
 cp infra/events/*.json "$events/"
 sed -i "s/4f3c2a1b0e9d8c7b6a5f4e3d2c1b0a99/${CLOUDRUN_TOKEN}/" "$events/authorizer-token.json"
 
-# cargo lambda watch compiles each function on its first invoke; a first round builds them,
+# cargo lambda watch compiles each function on its first invoke. A first round builds them,
 # and a new watch process then starts each from its built binary.
 start_watch
 for pair in "${functions[@]}"; do
@@ -92,10 +92,10 @@ package needs (\`strip\`, as \`cargo lambda build\` does by default).
 |---|---|---|
 ${sizes}
 Time from \`cargo lambda invoke\` to its response under \`cargo lambda watch
---release\`, with moto on 127.0.0.1 as the AWS backend: the first invoke
+--release\`, with moto on 127.0.0.1 as the AWS backend. The first invoke
 after a restart of \`cargo lambda watch\` starts the function process from
 its built binary (cold start: cargo's up-to-date check, process start,
-configuration, SDK clients, one DynamoDB request); the second reuses the
+configuration, SDK clients, one DynamoDB request). The second reuses the
 process. Both include the \`cargo lambda invoke\` command's own start-up.
 
 | function | first invoke | second invoke |

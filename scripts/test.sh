@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh Debian or Ubuntu machine with
-# Rust and Python 3: installs what the tests need (Open MPI, the netCDF tools,
-# and Python packages in virtual environments under target/), starts a moto
-# server on 127.0.0.1 as the AWS emulator, then runs
+# Rust and Python 3. It installs what the tests need (Open MPI, the netCDF
+# tools, and Python packages in virtual environments under target/) and
+# starts a moto server on 127.0.0.1 as the AWS emulator. Then it runs
 #   1. the Rust workspace tests (core, local server, worker, AWS adapters, Lambdas),
 #   2. the Python client's tests and the OpenAPI checks (schemathesis),
 #   3. cfn-lint and `sam validate --lint` on the SAM template.

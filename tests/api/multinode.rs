@@ -1,7 +1,7 @@
-//! Multi-node runs on one machine: worker processes as nodes 127.0.0.1,
-//! 127.0.0.2, ..., a real mpirun across them (its remote launcher replaced by
-//! a script that starts Open MPI's daemon locally, traffic kept on loopback)
-//! and a real MPI program standing in for wrf.exe.
+//! Multi-node runs on one machine. Worker processes act as the nodes
+//! 127.0.0.1, 127.0.0.2, ..., and a real mpirun runs a real MPI program in
+//! place of wrf.exe across them. A script replaces mpirun's remote launcher
+//! and starts Open MPI's daemon locally, and MPI traffic stays on loopback.
 
 use std::path::Path;
 use std::process::Command;

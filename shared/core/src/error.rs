@@ -34,7 +34,7 @@ impl ApiError {
         }
     }
 
-    /// The response body `{"error": {"status": ..., "message": ...}}`.
+    /// Returns the response body `{"error": {"status": ..., "message": ...}}`.
     pub fn body(&self) -> serde_json::Value {
         let message = match self {
             ApiError::Internal(_) => "internal server error; the details are in the server log".to_string(),

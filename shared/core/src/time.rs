@@ -41,7 +41,7 @@ impl WrfTime {
         WrfTime(self.0 + seconds)
     }
 
-    /// The time of the current system clock (UTC).
+    /// Returns the current system time (UTC).
     pub fn now() -> Self {
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

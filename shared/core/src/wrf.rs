@@ -98,6 +98,7 @@ impl WrfCase {
             return Err(reader.invalid("domains", "max_dom", "must be between 1 and 99"));
         }
         let max_dom = max_dom as usize;
+
         let root_dt = root_time_step(&reader)?;
         let nocolons = reader.logical("time_control", "nocolons", 0, false)?;
         let mut domains: Vec<Domain> = Vec::with_capacity(max_dom);
@@ -105,6 +106,7 @@ impl WrfCase {
             let domain = read_domain(&reader, column, root_dt, &domains, version)?;
             domains.push(domain);
         }
+
         let specified = reader.logical("bdy_control", "specified", 0, false)?;
         // real.exe-only settings mark a real case even without lateral boundaries (global runs).
         let real = specified || reader.variable("domains", "num_metgrid_levels").is_some();
@@ -123,6 +125,7 @@ impl WrfCase {
             CaseKind::Ideal { profile }
         };
         let specified_boundary = specified;
+
         let mut case = WrfCase {
             restart: reader.logical("time_control", "restart", 0, false)?,
             nocolons,

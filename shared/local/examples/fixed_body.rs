@@ -1,4 +1,4 @@
-//! A minimal hyper HTTP/1 server answering every request with one fixed JSON
+//! A minimal hyper HTTP/1 server that responds to every request with one fixed JSON
 //! body: the ceiling that the API server's request rate is compared with.
 //! Usage: `fixed_body 127.0.0.1:PORT`.
 

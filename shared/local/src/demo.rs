@@ -101,8 +101,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let program = std::env::current_exe().map_err(|e| e.to_string())?;
     let (_server, url) = start_server(&program, &data_dir)?;
     let token = create_token(&program, &data_dir)?;
-    let kept = if args.data_dir.is_some() { "" } else { ", temporary: removed at the end" };
-    println!("server   {url} (data in {}{kept})", data_dir.display());
+    let removal_note = if args.data_dir.is_some() { "" } else { ", temporary: removed at the end" };
+    println!("server   {url} (data in {}{removal_note})", data_dir.display());
     let client = reqwest::Client::new();
     let api = format!("{url}/v1/wrf");
     let auth = format!("Bearer {token}");

@@ -95,7 +95,7 @@ pub async fn run(config: Config, data_dir: &Path, run_id: &str) -> Result<i32, S
     })
 }
 
-/// The configuration file a server or worker started with `--config` or found in the data directory.
+/// Returns the configuration file given with `--config`, or else the one in the data directory.
 pub fn config_path(data_dir: &Path, explicit: Option<PathBuf>) -> Option<PathBuf> {
     let default_path = data_dir.join("cloudrun.toml");
     explicit.or_else(|| default_path.exists().then_some(default_path))

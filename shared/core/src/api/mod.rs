@@ -72,7 +72,7 @@ pub async fn load_owned(runs: &dyn RunStore, caller: &Caller, id: &Id) -> Result
 }
 
 /// Applies `change` to the stored run and writes it, retrying when another
-/// writer got there first. `change` sees the freshest record each time.
+/// writer got there first. `change` receives the freshest record each time.
 pub async fn modify_run<F>(runs: &dyn RunStore, id: &Id, owner: Option<&str>, mut change: F) -> Result<Run, ApiError>
 where
     F: FnMut(&mut Run) -> Result<(), ApiError>,

@@ -39,7 +39,7 @@ pub fn spawn(services: Services, files: FsFileStore, id: Id, handle: JobHandle, 
 }
 
 /// Marks the run `error` if it is still starting or active, keeping the outputs its
-/// worker left in the run directory; a recorded end is left as it is.
+/// worker left in the run directory. A run whose end is already recorded is left as it is.
 async fn mark_lost(services: &Services, files: &FsFileStore, id: &Id, status: &str, message: String) -> Result<(), String> {
     let run = services.runs.get(id).await.map_err(|e| e.to_string())?.ok_or("run record vanished")?;
     if !run.status.is_running() {
